@@ -1,0 +1,1140 @@
+// handoff: memory that crosses into C, owned the C way.
+// SPDX-License-Identifier: MIT
+//
+// One header, no dependencies beyond the C and C++ standard libraries. It can be
+// copied into a project alone.
+//
+// Sections, in the order a reader needs them:
+//   1. configuration and errors      (errc, result<T>)
+//   2. allocation domains            (libc, allocator_domain, deleter_domain)
+//   3. c_unique_ptr                  (one object or an adopted C pointer)
+//   4. malloc_array                  (pointer + length, element policies)
+//   5. C strings                     (c_strdup, c_string_list)
+//   6. secrets                       (secure_wipe, secure_c_string, secret_string)
+//   7. out-parameters                (out_ptr, inout_ptr)
+#ifndef HANDOFF_HANDOFF_HPP
+#define HANDOFF_HANDOFF_HPP
+
+#if !defined(__cplusplus) || __cplusplus < 201703L
+#error "handoff needs C++17 or later (compile with -std=c++17 or newer)"
+#endif
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <iterator>
+#include <limits>
+#include <memory>
+#include <new>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#if defined(__has_include)
+#if __has_include(<version>)
+#include <version>
+#endif
+#if __has_include(<span>) && __cplusplus > 201703L
+#include <span>
+#endif
+#endif
+
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
+#include <stdexcept>
+#define HANDOFF_HAS_EXCEPTIONS 1
+#else
+#define HANDOFF_HAS_EXCEPTIONS 0
+#endif
+
+#define HANDOFF_VERSION_MAJOR 0
+#define HANDOFF_VERSION_MINOR 1
+#define HANDOFF_VERSION_PATCH 0
+#define HANDOFF_VERSION "0.1.0"
+
+// GCC can pair an allocation function with its deallocator and warn when the
+// result reaches the wrong one (-Wmismatched-dealloc, GCC >= 11).
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+#define HANDOFF_MALLOC_FREED_BY(dealloc) __attribute__((malloc, malloc(dealloc, 1)))
+#elif defined(__clang__)
+// Clang's static analyser (unix.MismatchedDeallocator) reads ownership_returns.
+#define HANDOFF_MALLOC_FREED_BY(dealloc) __attribute__((malloc, ownership_returns(malloc)))
+#elif defined(__GNUC__)
+#define HANDOFF_MALLOC_FREED_BY(dealloc) __attribute__((malloc))
+#else
+#define HANDOFF_MALLOC_FREED_BY(dealloc)
+#endif
+
+namespace handoff {
+
+// ===========================================================================
+// 1. Configuration and errors
+// ===========================================================================
+
+// Why a non-throwing factory failed. The throwing forms map these to
+// std::bad_alloc, std::length_error and std::invalid_argument.
+enum class errc : unsigned char {
+    ok = 0,
+    out_of_memory,  // the domain's allocator returned NULL
+    too_large,      // n * sizeof(T) (or a length + 1) does not fit in size_t
+    embedded_nul,   // a string to become a C string contains '\0'
+};
+
+constexpr const char* to_string(errc e) noexcept {
+    switch (e) {
+    case errc::ok: return "ok";
+    case errc::out_of_memory: return "out of memory";
+    case errc::too_large: return "size overflows size_t";
+    case errc::embedded_nul: return "embedded NUL in a C string";
+    }
+    return "unknown handoff error";
+}
+
+// What every try_ factory returns: an owner (empty on failure) and the reason.
+// The owner types are all cheap to default-construct, so no optional is needed.
+template <class T>
+class [[nodiscard]] result {
+public:
+    result(T value) noexcept : value_(std::move(value)) {}
+    result(errc error) noexcept : error_(error) {}
+
+    explicit operator bool() const noexcept { return error_ == errc::ok; }
+    errc error() const noexcept { return error_; }
+
+    T& operator*() & noexcept { return value_; }
+    const T& operator*() const& noexcept { return value_; }
+    T&& operator*() && noexcept { return std::move(value_); }
+    T* operator->() noexcept { return &value_; }
+    const T* operator->() const noexcept { return &value_; }
+
+private:
+    T value_{};
+    errc error_ = errc::ok;
+};
+
+namespace detail {
+
+#if HANDOFF_HAS_EXCEPTIONS
+[[noreturn]] inline void throw_error(errc e) {
+    switch (e) {
+    case errc::too_large: throw std::length_error("handoff: size overflows size_t");
+    case errc::embedded_nul:
+        throw std::invalid_argument("handoff: embedded NUL in a C string");
+    case errc::out_of_memory:
+    case errc::ok: break;
+    }
+    throw std::bad_alloc();
+}
+
+// Unwraps a result for the throwing forms.
+template <class T>
+T value_or_throw(result<T>&& r) {
+    if (!r) throw_error(r.error());
+    return std::move(*r);
+}
+#endif
+
+// n * size without wrapping; false when it would wrap.
+constexpr bool checked_multiply(std::size_t n, std::size_t size, std::size_t& out) noexcept {
+    if (size != 0 && n > std::numeric_limits<std::size_t>::max() / size) return false;
+    out = n * size;
+    return true;
+}
+
+template <class T>
+void* as_void(T* p) noexcept {
+    return const_cast<void*>(static_cast<const volatile void*>(p));
+}
+
+}  // namespace detail
+
+// ===========================================================================
+// 2. Allocation domains
+// ===========================================================================
+//
+// A domain is a stateless type that names who frees a piece of memory. Owners
+// carry their domain in their type, so memory of one domain cannot be handed to
+// an owner or an API of another: that is a type mismatch at compile time.
+//
+// An allocator domain provides
+//   static void* allocate(std::size_t bytes) noexcept;          // NULL on failure
+//   static void  deallocate(void* p) noexcept;                  // accepts NULL
+// and optionally
+//   static void* allocate_zeroed(std::size_t n, std::size_t size) noexcept;
+//   static void* reallocate(void* p, std::size_t bytes) noexcept;
+//   static constexpr std::size_t alignment;                     // guaranteed alignment
+// A deleter-only domain provides just `template <class T> static void destroy(T*)`
+// and can own C results (freeaddrinfo, sqlite3_close) but never allocate.
+
+// The C library's allocator: malloc / calloc / realloc / free.
+struct libc {
+    static constexpr std::size_t alignment = alignof(std::max_align_t);
+    static void* allocate(std::size_t bytes) noexcept { return std::malloc(bytes); }
+    static void* allocate_zeroed(std::size_t n, std::size_t size) noexcept {
+        return std::calloc(n, size);
+    }
+    static void* reallocate(void* p, std::size_t bytes) noexcept { return std::realloc(p, bytes); }
+    static void deallocate(void* p) noexcept { std::free(p); }
+};
+
+namespace detail {
+
+template <class Size, class Fn>
+void* call_allocator(Fn fn, std::size_t bytes) noexcept {
+    // Allocators such as sqlite3_malloc take a narrower or signed size.
+    if (bytes > static_cast<std::make_unsigned_t<Size>>(std::numeric_limits<Size>::max())) {
+        return nullptr;
+    }
+    return fn(static_cast<Size>(bytes));
+}
+
+template <class Fn>
+struct first_arg;
+template <class R, class A, class... Rest>
+struct first_arg<R (*)(A, Rest...)> {
+    using type = A;
+};
+template <class R, class A, class... Rest>
+struct first_arg<R (*)(A, Rest...) noexcept> {
+    using type = A;
+};
+template <class Fn>
+struct second_arg;
+template <class R, class A, class B>
+struct second_arg<R (*)(A, B)> {
+    using type = B;
+};
+template <class R, class A, class B>
+struct second_arg<R (*)(A, B) noexcept> {
+    using type = B;
+};
+
+}  // namespace detail
+
+// A domain for another C library's allocator, declared in one line:
+//   using sqlite_domain = handoff::allocator_domain<sqlite3_malloc64, sqlite3_free,
+//                                                   sqlite3_realloc64, 8>;
+// Alloc(size) and Free(ptr) are required; Realloc(ptr, size) is optional
+// (nullptr when the library has none). Alignment is what Alloc guarantees.
+template <auto Alloc, auto Free, auto Realloc = nullptr,
+          std::size_t Alignment = alignof(std::max_align_t)>
+struct allocator_domain {
+    static constexpr std::size_t alignment = Alignment;
+    static void* allocate(std::size_t bytes) noexcept {
+        using size_type = typename detail::first_arg<decltype(Alloc)>::type;
+        return detail::call_allocator<size_type>(
+            [](size_type n) noexcept { return static_cast<void*>(Alloc(n)); }, bytes);
+    }
+    static void deallocate(void* p) noexcept {
+        if (p != nullptr) Free(p);
+    }
+    template <auto R = Realloc, std::enable_if_t<!std::is_null_pointer_v<decltype(R)>, int> = 0>
+    static void* reallocate(void* p, std::size_t bytes) noexcept {
+        using size_type = typename detail::second_arg<decltype(R)>::type;
+        return detail::call_allocator<size_type>(
+            [p](size_type n) noexcept { return static_cast<void*>(R(p, n)); }, bytes);
+    }
+};
+
+// A domain for C results released by one function, e.g.
+//   using addrinfo_domain = handoff::deleter_domain<freeaddrinfo>;
+template <auto Free>
+struct deleter_domain {
+    template <class T>
+    static void destroy(T* p) noexcept {
+        if (p != nullptr) Free(p);
+    }
+};
+
+namespace detail {
+
+template <class D, class = void>
+struct can_allocate : std::false_type {};
+template <class D>
+struct can_allocate<D, std::void_t<decltype(D::allocate(std::size_t{})),
+                                   decltype(D::deallocate(static_cast<void*>(nullptr)))>>
+    : std::true_type {};
+
+template <class D, class = void>
+struct can_allocate_zeroed : std::false_type {};
+template <class D>
+struct can_allocate_zeroed<D, std::void_t<decltype(D::allocate_zeroed(std::size_t{},
+                                                                      std::size_t{}))>>
+    : std::true_type {};
+
+template <class D, class = void>
+struct can_reallocate : std::false_type {};
+template <class D>
+struct can_reallocate<D, std::void_t<decltype(D::reallocate(static_cast<void*>(nullptr),
+                                                            std::size_t{}))>>
+    : std::true_type {};
+
+template <class D, class = void>
+struct domain_alignment : std::integral_constant<std::size_t, alignof(std::max_align_t)> {};
+template <class D>
+struct domain_alignment<D, std::void_t<decltype(D::alignment)>>
+    : std::integral_constant<std::size_t, D::alignment> {};
+
+template <class D, class T>
+constexpr void check_allocatable() noexcept {
+    static_assert(can_allocate<D>::value,
+                  "handoff: this domain only releases memory; it cannot allocate");
+    static_assert(std::is_trivially_destructible_v<T>,
+                  "handoff: memory that C frees must hold trivially destructible types");
+    static_assert(alignof(T) <= domain_alignment<D>::value,
+                  "handoff: the domain's allocator does not align enough for this type");
+}
+
+template <class D>
+void* allocate_zeroed(std::size_t n, std::size_t size) noexcept {
+    if constexpr (can_allocate_zeroed<D>::value) {
+        return D::allocate_zeroed(n, size);
+    } else {
+        std::size_t bytes = 0;
+        if (!checked_multiply(n, size, bytes)) return nullptr;
+        void* p = D::allocate(bytes);
+        if (p != nullptr) std::memset(p, 0, bytes);
+        return p;
+    }
+}
+
+// Frees one pointer the way its domain says.
+template <class D, class T>
+void release_to(T* p) noexcept {
+    if constexpr (can_allocate<D>::value) {
+        D::deallocate(as_void(p));
+    } else {
+        D::template destroy<T>(p);
+    }
+}
+
+}  // namespace detail
+
+// ===========================================================================
+// 3. c_unique_ptr: one C-allocated object or an adopted C pointer
+// ===========================================================================
+
+// Empty, const, noexcept deleter: c_unique_ptr is exactly one pointer wide.
+// Deleters of different domains do not convert into each other, so moving an
+// owner of one domain into an owner of another does not compile.
+template <class T, class Domain>
+struct domain_deleter {
+    using element_type = std::remove_extent_t<T>;
+    static_assert(!detail::can_allocate<Domain>::value ||
+                      std::is_trivially_destructible_v<element_type>,
+                  "handoff: memory that C frees must hold trivially destructible types");
+
+    void operator()(element_type* p) const noexcept { detail::release_to<Domain>(p); }
+};
+
+// Owner of memory that Domain frees. An alias of std::unique_ptr, so get /
+// release / reset / operator bool / std::out_ptr all work as usual.
+template <class T, class Domain = libc>
+using c_unique_ptr = std::unique_ptr<T, domain_deleter<T, Domain>>;
+
+// Allocates one T in Domain and constructs it from args (value-initialised
+// when args is empty). Empty result on allocation failure.
+template <class T, class Domain = libc, class... Args>
+result<c_unique_ptr<T, Domain>> try_make_c_unique(Args&&... args) noexcept {
+    detail::check_allocatable<Domain, T>();
+    static_assert(std::is_nothrow_constructible_v<T, Args...>,
+                  "handoff: try_make_c_unique needs a noexcept constructor");
+    void* raw = Domain::allocate(sizeof(T));
+    if (raw == nullptr) return errc::out_of_memory;
+    return c_unique_ptr<T, Domain>(::new (raw) T(std::forward<Args>(args)...));
+}
+
+#if HANDOFF_HAS_EXCEPTIONS
+// Throwing form: std::bad_alloc on allocation failure; if T's constructor
+// throws, the memory is freed before the exception leaves.
+template <class T, class Domain = libc, class... Args>
+c_unique_ptr<T, Domain> make_c_unique(Args&&... args) {
+    detail::check_allocatable<Domain, T>();
+    void* raw = Domain::allocate(sizeof(T));
+    if (raw == nullptr) throw std::bad_alloc();
+    try {
+        return c_unique_ptr<T, Domain>(::new (raw) T(std::forward<Args>(args)...));
+    } catch (...) {
+        Domain::deallocate(raw);
+        throw;
+    }
+}
+#endif
+
+// Takes ownership of a pointer that C allocated in Domain.
+// Safety: p is NULL or was returned by Domain's allocator (or by a C function
+// documented to hand back memory that Domain frees) and is owned by nobody else.
+template <class Domain = libc, class T>
+[[nodiscard]] c_unique_ptr<T, Domain> adopt(T* p) noexcept {
+    return c_unique_ptr<T, Domain>(p);
+}
+
+// ===========================================================================
+// 4. malloc_array: a C-allocated array with its length
+// ===========================================================================
+//
+// Element policies say what happens to each element before the buffer is freed
+// by the owner (never after release()):
+//   no_ownership        elements own nothing (default)
+//   owns_pointees       each element is a pointer the same domain frees
+//   owns_secret_strings each element is a C string wiped (to its NUL) and freed;
+//                       the buffer is wiped too
+//   secret_bytes        the buffer is wiped before it is freed
+// A user policy provides `static constexpr bool wipe_buffer` and
+// `template <class Domain, class T> static void release_element(T&) noexcept`.
+
+struct no_ownership {
+    static constexpr bool wipe_buffer = false;
+    template <class Domain, class T>
+    static void release_element(T&) noexcept {}
+};
+
+struct owns_pointees {
+    static constexpr bool wipe_buffer = false;
+    template <class Domain, class T>
+    static void release_element(T& element) noexcept {
+        static_assert(std::is_pointer_v<T>, "handoff: owns_pointees needs pointer elements");
+        detail::release_to<Domain>(element);
+        element = nullptr;
+    }
+};
+
+struct secret_bytes {
+    static constexpr bool wipe_buffer = true;
+    template <class Domain, class T>
+    static void release_element(T&) noexcept {}
+};
+
+struct owns_secret_strings;  // defined with the secrets, below
+
+namespace detail {
+template <class T>
+constexpr bool zeroed_is_valid_v = std::is_trivially_default_constructible_v<T> ||
+                                   std::is_pointer_v<T> || std::is_arithmetic_v<T>;
+}
+
+void secure_wipe(void* p, std::size_t bytes) noexcept;
+
+// Pointer + length of memory allocated in Domain.
+//
+// Invariants: size() == 0 exactly when data() == nullptr (a zero-length array
+// owns no allocation, so release() of an empty array yields NULL and the C side
+// never sees a malloc(0) result); size() * sizeof(T) fits in size_t; every
+// element the array allocated itself starts zeroed unless made with
+// uninitialized(). The destructor applies the element policy to every element,
+// then (for secret policies) wipes the buffer, then frees it with Domain.
+template <class T, class Domain = libc, class Elements = no_ownership>
+class malloc_array {
+    static_assert(std::is_trivially_destructible_v<T>,
+                  "handoff: memory that C frees must hold trivially destructible types");
+    static_assert(!std::is_const_v<T>, "handoff: malloc_array elements must be mutable");
+
+public:
+    using value_type = T;
+    using size_type = std::size_t;
+    using iterator = T*;
+    using const_iterator = const T*;
+    using domain_type = Domain;
+    using element_policy = Elements;
+
+    // What release_with_size() hands over.
+    struct released {
+        T* data;
+        std::size_t size;
+    };
+
+    constexpr malloc_array() noexcept = default;
+    malloc_array(const malloc_array&) = delete;
+    malloc_array& operator=(const malloc_array&) = delete;
+    malloc_array(malloc_array&& other) noexcept
+        : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+    malloc_array& operator=(malloc_array&& other) noexcept {
+        if (this != &other) {
+            destroy();
+            data_ = std::exchange(other.data_, nullptr);
+            size_ = std::exchange(other.size_, 0);
+        }
+        return *this;
+    }
+    ~malloc_array() { destroy(); }
+
+    // --- factories -----------------------------------------------------------
+
+    // n elements, all bytes zero (calloc). n == 0 gives an empty array.
+    static result<malloc_array> try_zeroed(std::size_t n) noexcept {
+        detail::check_allocatable<Domain, T>();
+        static_assert(detail::zeroed_is_valid_v<T>,
+                      "handoff: zeroed() needs a trivially default-constructible type");
+        std::size_t bytes = 0;
+        if (!detail::checked_multiply(n, sizeof(T), bytes)) return errc::too_large;
+        if (n == 0) return malloc_array();
+        void* raw = detail::allocate_zeroed<Domain>(n, sizeof(T));
+        if (raw == nullptr) return errc::out_of_memory;
+        return malloc_array(static_cast<T*>(raw), n);
+    }
+
+    // n elements left uninitialised (malloc): only for types any bytes are valid for.
+    static result<malloc_array> try_uninitialized(std::size_t n) noexcept {
+        detail::check_allocatable<Domain, T>();
+        static_assert(std::is_trivial_v<T>,
+                      "handoff: uninitialized() needs a trivial type; use zeroed()");
+        std::size_t bytes = 0;
+        if (!detail::checked_multiply(n, sizeof(T), bytes)) return errc::too_large;
+        if (n == 0) return malloc_array();
+        void* raw = Domain::allocate(bytes);
+        if (raw == nullptr) return errc::out_of_memory;
+        return malloc_array(static_cast<T*>(raw), n);
+    }
+
+    // A copy of [first, first + n).
+    static result<malloc_array> try_copied_from(const T* first, std::size_t n) noexcept {
+        static_assert(std::is_trivially_copyable_v<T>,
+                      "handoff: copied_from() needs a trivially copyable type");
+        static_assert(std::is_same_v<Elements, no_ownership> ||
+                          std::is_same_v<Elements, secret_bytes>,
+                      "handoff: copying elements that own memory would free them twice");
+        result<malloc_array> r = try_uninitialized(n);
+        if (r && n != 0) std::memcpy(static_cast<void*>(r->data_), first, n * sizeof(T));
+        return r;
+    }
+
+    // Takes ownership of n elements at p.
+    // Safety: p was allocated by Domain for at least n elements (or is NULL with
+    // n == 0), its elements are owned as Elements says, and nobody else frees it.
+    // A NULL p with n != 0, or an n whose byte size overflows, gives an empty
+    // array and frees nothing.
+    static malloc_array adopt(T* p, std::size_t n) noexcept {
+        std::size_t bytes = 0;
+        if (p == nullptr || n == 0 || !detail::checked_multiply(n, sizeof(T), bytes)) {
+            if (p != nullptr && n == 0) detail::release_to<Domain>(p);
+            return malloc_array();
+        }
+        return malloc_array(p, n);
+    }
+
+#if HANDOFF_HAS_EXCEPTIONS
+    static malloc_array zeroed(std::size_t n) { return detail::value_or_throw(try_zeroed(n)); }
+    static malloc_array uninitialized(std::size_t n) {
+        return detail::value_or_throw(try_uninitialized(n));
+    }
+    static malloc_array copied_from(const T* first, std::size_t n) {
+        return detail::value_or_throw(try_copied_from(first, n));
+    }
+#endif
+
+    // --- access --------------------------------------------------------------
+
+    T* data() noexcept { return data_; }
+    const T* data() const noexcept { return data_; }
+    std::size_t size() const noexcept { return size_; }
+    std::size_t size_bytes() const noexcept { return size_ * sizeof(T); }
+    bool empty() const noexcept { return size_ == 0; }
+    explicit operator bool() const noexcept { return data_ != nullptr; }
+
+    // Unchecked, like std::vector::operator[].
+    T& operator[](std::size_t i) noexcept { return data_[i]; }
+    const T& operator[](std::size_t i) const noexcept { return data_[i]; }
+
+    iterator begin() noexcept { return data_; }
+    iterator end() noexcept { return data_ + size_; }
+    const_iterator begin() const noexcept { return data_; }
+    const_iterator end() const noexcept { return data_ + size_; }
+
+#if defined(__cpp_lib_span) && __cpp_lib_span >= 202002L
+    std::span<T> span() noexcept { return {data_, size_}; }
+    std::span<const T> span() const noexcept { return {data_, size_}; }
+#endif
+
+    // --- growth --------------------------------------------------------------
+
+    // Changes the length. Kept elements keep their values; new elements are
+    // zero. Shrinking releases the dropped elements and never fails (if the
+    // domain's realloc cannot shrink, the larger buffer is kept); resizing to 0
+    // frees the buffer. Growing goes through the domain's realloc; on failure
+    // nothing changes. Secret policies never realloc: they copy into a new
+    // buffer and wipe the old one, so no stray copy of a secret is left behind.
+    errc try_resize(std::size_t n) noexcept {
+        if (n == size_) return errc::ok;
+        if (n == 0) {
+            destroy();
+            return errc::ok;
+        }
+        if (n < size_) {
+            for (std::size_t i = n; i < size_; ++i) {
+                Elements::template release_element<Domain>(data_[i]);
+            }
+            if constexpr (Elements::wipe_buffer) {
+                secure_wipe(data_ + n, (size_ - n) * sizeof(T));
+            } else if constexpr (detail::can_reallocate<Domain>::value) {
+                void* raw = Domain::reallocate(static_cast<void*>(data_), n * sizeof(T));
+                if (raw != nullptr) data_ = static_cast<T*>(raw);
+            }
+            size_ = n;
+            return errc::ok;
+        }
+        std::size_t bytes = 0;
+        if (!detail::checked_multiply(n, sizeof(T), bytes)) return errc::too_large;
+        if (data_ == nullptr) {
+            result<malloc_array> fresh = try_zeroed(n);
+            if (!fresh) return fresh.error();
+            *this = std::move(*fresh);
+            return errc::ok;
+        }
+        void* raw = nullptr;
+        if constexpr (Elements::wipe_buffer || !detail::can_reallocate<Domain>::value) {
+            raw = Domain::allocate(bytes);
+            if (raw == nullptr) return errc::out_of_memory;
+            std::memcpy(raw, static_cast<const void*>(data_), size_bytes());
+            if constexpr (Elements::wipe_buffer) secure_wipe(data_, size_bytes());
+            Domain::deallocate(static_cast<void*>(data_));
+        } else {
+            raw = Domain::reallocate(static_cast<void*>(data_), bytes);
+            if (raw == nullptr) return errc::out_of_memory;
+        }
+        std::memset(static_cast<char*>(raw) + size_bytes(), 0, bytes - size_bytes());
+        data_ = static_cast<T*>(raw);
+        size_ = n;
+        return errc::ok;
+    }
+
+#if HANDOFF_HAS_EXCEPTIONS
+    void resize(std::size_t n) {
+        errc e = try_resize(n);
+        if (e != errc::ok) detail::throw_error(e);
+    }
+#endif
+
+    // --- hand-off ------------------------------------------------------------
+
+    // Gives the buffer away; the array becomes empty and frees nothing.
+    [[nodiscard]] T* release() && noexcept {
+        size_ = 0;
+        return std::exchange(data_, nullptr);
+    }
+
+    // Gives pointer and length away together.
+    [[nodiscard]] released release_with_size() && noexcept {
+        released out{data_, size_};
+        data_ = nullptr;
+        size_ = 0;
+        return out;
+    }
+
+    // Frees everything now; the array becomes empty.
+    void reset() noexcept { destroy(); }
+
+private:
+    malloc_array(T* p, std::size_t n) noexcept : data_(p), size_(n) {}
+
+    void destroy() noexcept {
+        if (data_ == nullptr) return;
+        for (std::size_t i = 0; i < size_; ++i) {
+            Elements::template release_element<Domain>(data_[i]);
+        }
+        if constexpr (Elements::wipe_buffer) secure_wipe(data_, size_bytes());
+        Domain::deallocate(static_cast<void*>(data_));
+        data_ = nullptr;
+        size_ = 0;
+    }
+
+    T* data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+// ===========================================================================
+// 5. C strings
+// ===========================================================================
+
+// Copies exactly sv.size() bytes plus a NUL into Domain; the view is never
+// rescanned. A view holding '\0' is refused (errc::embedded_nul): C would see a
+// shorter string than the caller meant, so it is an error, not a truncation.
+template <class Domain = libc>
+result<c_unique_ptr<char, Domain>> try_c_strdup(std::string_view sv) noexcept {
+    detail::check_allocatable<Domain, char>();
+    if (sv.size() == std::numeric_limits<std::size_t>::max()) return errc::too_large;
+    if (sv.find('\0') != std::string_view::npos) return errc::embedded_nul;
+    void* raw = Domain::allocate(sv.size() + 1);
+    if (raw == nullptr) return errc::out_of_memory;
+    char* out = static_cast<char*>(raw);
+    if (!sv.empty()) std::memcpy(out, sv.data(), sv.size());
+    out[sv.size()] = '\0';
+    return c_unique_ptr<char, Domain>(out);
+}
+
+#if HANDOFF_HAS_EXCEPTIONS
+// Throwing form: std::invalid_argument (embedded NUL), std::length_error,
+// std::bad_alloc.
+template <class Domain = libc>
+c_unique_ptr<char, Domain> c_strdup(std::string_view sv) {
+    return detail::value_or_throw(try_c_strdup<Domain>(sv));
+}
+#endif
+
+// For C code paths that want a raw pointer: malloc'ed copy of sv, or NULL on
+// allocation failure or embedded NUL. GCC pairs the result with free() and
+// warns (-Wmismatched-dealloc) when it reaches delete or another deallocator.
+[[nodiscard]] HANDOFF_MALLOC_FREED_BY(free) inline char* c_strdup_raw(std::string_view sv) noexcept {
+    return try_c_strdup<libc>(sv)->release();
+}
+
+// A NULL-terminated array of C strings (argv, environ, pam_getenvlist): every
+// string and the array are freed with Domain.
+//
+// Invariants: a list built here always has its NULL terminator, even with no
+// strings, so get() can go to any C API that wants a valid argv. Only a
+// default-constructed, moved-from, released or NULL-adopted list has get() ==
+// nullptr. size() is counted once, when the list is built or adopted.
+template <class Domain = libc, class Elements = owns_pointees>
+class c_string_list {
+    using slots = malloc_array<char*, Domain, Elements>;
+
+public:
+    // Iterates the strings as views.
+    class iterator {
+    public:
+        using iterator_category = std::forward_iterator_tag;
+        using value_type = std::string_view;
+        using difference_type = std::ptrdiff_t;
+        using pointer = void;
+        using reference = std::string_view;
+
+        iterator() noexcept = default;
+        explicit iterator(char* const* p) noexcept : p_(p) {}
+        std::string_view operator*() const noexcept { return std::string_view(*p_); }
+        iterator& operator++() noexcept {
+            ++p_;
+            return *this;
+        }
+        iterator operator++(int) noexcept {
+            iterator old = *this;
+            ++p_;
+            return old;
+        }
+        friend bool operator==(iterator a, iterator b) noexcept { return a.p_ == b.p_; }
+        friend bool operator!=(iterator a, iterator b) noexcept { return a.p_ != b.p_; }
+
+    private:
+        char* const* p_ = nullptr;
+    };
+
+    c_string_list() noexcept = default;
+
+    // Builds a list from any range of things convertible to std::string_view.
+    // All or nothing: on failure every string made so far is freed.
+    template <class Range>
+    static result<c_string_list> try_from(const Range& strings) noexcept {
+        std::size_t count = 0;
+        for (auto it = std::begin(strings); it != std::end(strings); ++it) ++count;
+        if (count == std::numeric_limits<std::size_t>::max()) return errc::too_large;
+        result<slots> made = slots::try_zeroed(count + 1);
+        if (!made) return made.error();
+        std::size_t i = 0;
+        for (const auto& s : strings) {
+            result<c_unique_ptr<char, Domain>> copy =
+                try_c_strdup<Domain>(std::string_view(s));
+            if (!copy) return copy.error();  // `made` frees the strings so far
+            (*made)[i++] = copy->release();
+        }
+        return c_string_list(std::move(*made), count);
+    }
+
+    static result<c_string_list> try_from(std::initializer_list<std::string_view> strings) noexcept {
+        return try_from<std::initializer_list<std::string_view>>(strings);
+    }
+
+#if HANDOFF_HAS_EXCEPTIONS
+    template <class Range>
+    static c_string_list from(const Range& strings) {
+        return detail::value_or_throw(try_from(strings));
+    }
+    static c_string_list from(std::initializer_list<std::string_view> strings) {
+        return detail::value_or_throw(try_from(strings));
+    }
+#endif
+
+    // Takes ownership of a NULL-terminated array C handed back.
+    // Safety: list is NULL or a NULL-terminated array allocated by Domain whose
+    // strings were each allocated by Domain, owned by nobody else.
+    static c_string_list adopt(char** list) noexcept {
+        if (list == nullptr) return c_string_list();
+        std::size_t count = 0;
+        while (list[count] != nullptr) ++count;
+        return c_string_list(slots::adopt(list, count + 1), count);
+    }
+
+    char** get() const noexcept { return const_cast<char**>(slots_.data()); }
+    std::size_t size() const noexcept { return count_; }
+    bool empty() const noexcept { return count_ == 0; }
+    std::string_view operator[](std::size_t i) const noexcept { return slots_[i]; }
+    iterator begin() const noexcept { return iterator(slots_.data()); }
+    iterator end() const noexcept { return iterator(slots_.data() + count_); }
+
+    // Gives the array (strings included) away; the list becomes empty.
+    [[nodiscard]] char** release() && noexcept {
+        count_ = 0;
+        return std::move(slots_).release();
+    }
+
+    void reset() noexcept {
+        slots_.reset();
+        count_ = 0;
+    }
+
+    c_string_list(c_string_list&& other) noexcept
+        : slots_(std::move(other.slots_)), count_(std::exchange(other.count_, 0)) {}
+    c_string_list& operator=(c_string_list&& other) noexcept {
+        slots_ = std::move(other.slots_);
+        count_ = std::exchange(other.count_, 0);
+        return *this;
+    }
+
+private:
+    c_string_list(slots s, std::size_t count) noexcept : slots_(std::move(s)), count_(count) {}
+
+    slots slots_;
+    std::size_t count_ = 0;
+};
+
+// ===========================================================================
+// 6. Secrets
+// ===========================================================================
+
+// Overwrites bytes with zeros in a way the optimiser may not remove.
+inline void secure_wipe(void* p, std::size_t bytes) noexcept {
+    if (p == nullptr || bytes == 0) return;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 25))
+    ::explicit_bzero(p, bytes);
+#else
+    volatile unsigned char* v = static_cast<volatile unsigned char*>(p);
+    for (std::size_t i = 0; i < bytes; ++i) v[i] = 0;
+#if defined(__GNUC__)
+    __asm__ __volatile__("" : : "r"(p) : "memory");
+#endif
+#endif
+}
+
+// Wipes every byte a std::string owns, including its small-string buffer and
+// unused capacity, then clears it. The capacity is kept (the bytes are zero).
+inline void secure_clear(std::string& s) noexcept {
+    s.resize(s.capacity());  // never reallocates: the size reaches the capacity
+    secure_wipe(s.data(), s.size());
+    s.clear();
+}
+
+// Each element is a C string that is wiped up to its NUL and freed, then the
+// buffer of pointers is wiped. For replies that carry passwords.
+struct owns_secret_strings {
+    static constexpr bool wipe_buffer = true;
+    template <class Domain, class T>
+    static void release_element(T& element) noexcept {
+        static_assert(std::is_same_v<T, char*>, "handoff: owns_secret_strings needs char*");
+        if (element != nullptr) {
+            secure_wipe(element, std::strlen(element));
+            Domain::deallocate(element);
+            element = nullptr;
+        }
+    }
+};
+
+// Deleter that wipes a C string up to and including its NUL before freeing.
+template <class Domain>
+struct secure_string_deleter {
+    void operator()(char* p) const noexcept {
+        if (p == nullptr) return;
+        secure_wipe(p, std::strlen(p) + 1);
+        Domain::deallocate(p);
+    }
+};
+
+// Deleter that wipes sizeof(T) bytes before freeing.
+template <class T, class Domain>
+struct secure_deleter {
+    static_assert(std::is_trivially_destructible_v<T>,
+                  "handoff: memory that C frees must hold trivially destructible types");
+    void operator()(T* p) const noexcept {
+        if (p == nullptr) return;
+        secure_wipe(p, sizeof(T));
+        Domain::deallocate(detail::as_void(p));
+    }
+};
+
+// A C string that is wiped before it is freed. release() hands it to C
+// unwiped, for APIs (PAM) that take the secret.
+template <class Domain = libc>
+using secure_c_string = std::unique_ptr<char, secure_string_deleter<Domain>>;
+
+// One object wiped before it is freed.
+template <class T, class Domain = libc>
+using secure_c_unique_ptr = std::unique_ptr<T, secure_deleter<T, Domain>>;
+
+// A malloc_array wiped before it is freed.
+template <class T, class Domain = libc>
+using secure_malloc_array = malloc_array<T, Domain, secret_bytes>;
+
+template <class Domain = libc>
+result<secure_c_string<Domain>> try_secure_c_strdup(std::string_view sv) noexcept {
+    result<c_unique_ptr<char, Domain>> plain = try_c_strdup<Domain>(sv);
+    if (!plain) return plain.error();
+    return secure_c_string<Domain>(plain->release());
+}
+
+#if HANDOFF_HAS_EXCEPTIONS
+template <class Domain = libc>
+secure_c_string<Domain> secure_c_strdup(std::string_view sv) {
+    return detail::value_or_throw(try_secure_c_strdup<Domain>(sv));
+}
+#endif
+
+// A C++-side string for secrets. Its bytes live only in Domain's heap (there is
+// no small-string buffer that an allocator never sees), the buffer is always
+// NUL-terminated, and every buffer it lets go of (on growth, clear, assignment
+// and destruction) is wiped first over its whole capacity. Move-only: a copy of
+// a secret should be a visible decision.
+template <class Domain = libc>
+class basic_secret_string {
+public:
+    basic_secret_string() noexcept = default;
+    basic_secret_string(const basic_secret_string&) = delete;
+    basic_secret_string& operator=(const basic_secret_string&) = delete;
+    basic_secret_string(basic_secret_string&& other) noexcept
+        : data_(std::exchange(other.data_, nullptr)),
+          size_(std::exchange(other.size_, 0)),
+          capacity_(std::exchange(other.capacity_, 0)) {}
+    basic_secret_string& operator=(basic_secret_string&& other) noexcept {
+        if (this != &other) {
+            destroy();
+            data_ = std::exchange(other.data_, nullptr);
+            size_ = std::exchange(other.size_, 0);
+            capacity_ = std::exchange(other.capacity_, 0);
+        }
+        return *this;
+    }
+    ~basic_secret_string() { destroy(); }
+
+    static result<basic_secret_string> try_from(std::string_view sv) noexcept {
+        basic_secret_string s;
+        errc e = s.try_append(sv);
+        if (e != errc::ok) return e;
+        return s;
+    }
+
+    // Room for `capacity` bytes plus the NUL; the old buffer is wiped and freed.
+    errc try_reserve(std::size_t capacity) noexcept {
+        if (capacity <= capacity_ && data_ != nullptr) return errc::ok;
+        if (capacity == std::numeric_limits<std::size_t>::max()) return errc::too_large;
+        void* raw = detail::allocate_zeroed<Domain>(capacity + 1, 1);
+        if (raw == nullptr) return errc::out_of_memory;
+        char* fresh = static_cast<char*>(raw);
+        if (size_ != 0) std::memcpy(fresh, data_, size_);
+        destroy_buffer();
+        data_ = fresh;
+        capacity_ = capacity;
+        return errc::ok;
+    }
+
+    errc try_append(std::string_view sv) noexcept {
+        if (sv.size() > std::numeric_limits<std::size_t>::max() - 1 - size_) {
+            return errc::too_large;
+        }
+        std::size_t needed = size_ + sv.size();
+        if (needed > capacity_ || data_ == nullptr) {
+            std::size_t grown = capacity_ > needed / 2 ? capacity_ * 2 : needed;
+            if (grown < needed || grown == std::numeric_limits<std::size_t>::max()) {
+                grown = needed;
+            }
+            errc e = try_reserve(grown < 15 ? 15 : grown);
+            if (e != errc::ok) return e;
+        }
+        if (!sv.empty()) std::memcpy(data_ + size_, sv.data(), sv.size());
+        size_ = needed;
+        data_[size_] = '\0';
+        return errc::ok;
+    }
+
+    errc try_push_back(char c) noexcept { return try_append(std::string_view(&c, 1)); }
+
+#if HANDOFF_HAS_EXCEPTIONS
+    static basic_secret_string from(std::string_view sv) {
+        return detail::value_or_throw(try_from(sv));
+    }
+    void reserve(std::size_t capacity) {
+        errc e = try_reserve(capacity);
+        if (e != errc::ok) detail::throw_error(e);
+    }
+    void append(std::string_view sv) {
+        errc e = try_append(sv);
+        if (e != errc::ok) detail::throw_error(e);
+    }
+    void push_back(char c) { append(std::string_view(&c, 1)); }
+#endif
+
+    // Wipes the content; the buffer is kept for reuse.
+    void clear() noexcept {
+        if (data_ != nullptr) secure_wipe(data_, capacity_ + 1);
+        size_ = 0;
+    }
+
+    // Drops the last byte (a terminal's backspace), wiping it.
+    void pop_back() noexcept {
+        if (size_ == 0) return;
+        --size_;
+        secure_wipe(data_ + size_, 1);
+    }
+
+    std::string_view view() const noexcept {
+        return data_ == nullptr ? std::string_view() : std::string_view(data_, size_);
+    }
+    const char* c_str() const noexcept { return data_ == nullptr ? "" : data_; }
+    const char* data() const noexcept { return c_str(); }
+    std::size_t size() const noexcept { return size_; }
+    std::size_t capacity() const noexcept { return capacity_; }
+    bool empty() const noexcept { return size_ == 0; }
+
+    // Hands the buffer to C as a secure C string: no copy is made. Refuses
+    // (errc::embedded_nul, the string unchanged) when C would see it cut short.
+    result<secure_c_string<Domain>> try_release_c_string() && noexcept {
+        if (view().find('\0') != std::string_view::npos) return errc::embedded_nul;
+        if (data_ == nullptr) {
+            errc e = try_reserve(0);
+            if (e != errc::ok) return e;
+        }
+        size_ = 0;
+        capacity_ = 0;
+        return secure_c_string<Domain>(std::exchange(data_, nullptr));
+    }
+
+private:
+    void destroy_buffer() noexcept {
+        if (data_ == nullptr) return;
+        secure_wipe(data_, capacity_ + 1);
+        Domain::deallocate(data_);
+        data_ = nullptr;
+    }
+    void destroy() noexcept {
+        destroy_buffer();
+        size_ = 0;
+        capacity_ = 0;
+    }
+
+    char* data_ = nullptr;
+    std::size_t size_ = 0;
+    std::size_t capacity_ = 0;
+};
+
+using secret_string = basic_secret_string<libc>;
+
+// ===========================================================================
+// 7. Out-parameters
+// ===========================================================================
+//
+// For C functions that write an allocated pointer through T** (asprintf,
+// getaddrinfo, getline). With a standard library that has std::out_ptr and
+// std::inout_ptr (C++23), handoff::out_ptr / inout_ptr are those. Otherwise a
+// C++17 fallback with the C++23 semantics: out_ptr resets the owner first (LWG
+// 3734) and stores a non-NULL result; inout_ptr passes the owner's pointer in,
+// always releases it afterwards and stores the result when it is non-NULL
+// (LWG 3594), so a C function that frees the old pointer and writes NULL does
+// not cause a double free.
+//
+// Caveat: the owner is updated when the temporary is destroyed, at the end of
+// the full expression. Do not read the owner in the same expression:
+//   if (asprintf(handoff::out_ptr(p), "%d", 42) < 0 || p == nullptr)  // p not set yet
+//   int n = asprintf(handoff::out_ptr(p), "%d", 42); if (n < 0) ...   // right
+
+#if defined(__cpp_lib_out_ptr) && __cpp_lib_out_ptr >= 202106L
+#define HANDOFF_USES_STD_OUT_PTR 1
+using std::inout_ptr;
+using std::inout_ptr_t;
+using std::out_ptr;
+using std::out_ptr_t;
+#else
+#define HANDOFF_USES_STD_OUT_PTR 0
+
+namespace detail {
+template <class Smart, class = void>
+struct smart_pointer_of {
+    using type = typename Smart::element_type*;
+};
+template <class Smart>
+struct smart_pointer_of<Smart, std::void_t<typename Smart::pointer>> {
+    using type = typename Smart::pointer;
+};
+}  // namespace detail
+
+template <class Smart, class Pointer, class... Args>
+class out_ptr_t {
+    using stored = typename detail::smart_pointer_of<Smart>::type;
+
+public:
+    explicit out_ptr_t(Smart& smart, Args... args) noexcept
+        : smart_(smart), args_(std::forward<Args>(args)...) {
+        smart_.reset();
+    }
+    out_ptr_t(const out_ptr_t&) = delete;
+    out_ptr_t& operator=(const out_ptr_t&) = delete;
+    ~out_ptr_t() {
+        if (p_ != nullptr) {
+            std::apply([&](auto&&... a) { smart_.reset(static_cast<stored>(p_), a...); },
+                       std::move(args_));
+        }
+    }
+    operator Pointer*() const noexcept { return std::addressof(p_); }
+    template <class P = Pointer, std::enable_if_t<!std::is_same_v<P, void*>, int> = 0>
+    operator void**() const noexcept {
+        return reinterpret_cast<void**>(std::addressof(p_));
+    }
+
+private:
+    Smart& smart_;
+    std::tuple<Args...> args_;
+    mutable Pointer p_{};
+};
+
+template <class Smart, class Pointer, class... Args>
+class inout_ptr_t {
+    using stored = typename detail::smart_pointer_of<Smart>::type;
+
+public:
+    explicit inout_ptr_t(Smart& smart, Args... args) noexcept
+        : smart_(smart), args_(std::forward<Args>(args)...), p_(smart.get()) {}
+    inout_ptr_t(const inout_ptr_t&) = delete;
+    inout_ptr_t& operator=(const inout_ptr_t&) = delete;
+    ~inout_ptr_t() {
+        (void)smart_.release();
+        if (p_ != nullptr) {
+            std::apply([&](auto&&... a) { smart_.reset(static_cast<stored>(p_), a...); },
+                       std::move(args_));
+        }
+    }
+    operator Pointer*() const noexcept { return std::addressof(p_); }
+    template <class P = Pointer, std::enable_if_t<!std::is_same_v<P, void*>, int> = 0>
+    operator void**() const noexcept {
+        return reinterpret_cast<void**>(std::addressof(p_));
+    }
+
+private:
+    Smart& smart_;
+    std::tuple<Args...> args_;
+    mutable Pointer p_;
+};
+
+template <class Pointer = void, class Smart, class... Args>
+auto out_ptr(Smart& smart, Args&&... args) {
+    using P = std::conditional_t<std::is_void_v<Pointer>,
+                                 typename detail::smart_pointer_of<Smart>::type, Pointer>;
+    return out_ptr_t<Smart, P, Args&&...>(smart, std::forward<Args>(args)...);
+}
+
+template <class Pointer = void, class Smart, class... Args>
+auto inout_ptr(Smart& smart, Args&&... args) {
+    using P = std::conditional_t<std::is_void_v<Pointer>,
+                                 typename detail::smart_pointer_of<Smart>::type, Pointer>;
+    return inout_ptr_t<Smart, P, Args&&...>(smart, std::forward<Args>(args)...);
+}
+#endif
+
+}  // namespace handoff
+
+#endif  // HANDOFF_HANDOFF_HPP
