@@ -77,12 +77,18 @@ class flag_parser {
 public:
     explicit flag_parser(std::string_view text) : text_(text) {}
 
+    // The flags, or nullopt; then unknown_name() tells an unknown constant
+    // (pamtester: exit 1) from a syntax error (exit 255). Empty means 0.
     std::optional<int> parse() {
+        skip_space();
+        if (pos_ == text_.size()) return 0;
         std::optional<int> v = parse_or();
         skip_space();
         if (!v || pos_ != text_.size()) return std::nullopt;
         return v;
     }
+
+    const std::optional<std::string>& unknown_name() const { return unknown_; }
 
 private:
     void skip_space() {
@@ -140,7 +146,19 @@ private:
                (std::isalnum(static_cast<unsigned char>(text_[pos_])) || text_[pos_] == '_')) {
             ++pos_;
         }
-        return flag_value(text_.substr(start, pos_ - start));
+        std::string_view word = text_.substr(start, pos_ - start);
+        if (word.empty()) return std::nullopt;
+        if (std::isdigit(static_cast<unsigned char>(word.front()))) return number(word);
+        std::optional<int> v = flag_value(word);
+        if (!v && !unknown_) unknown_ = std::string(word);
+        return v;
+    }
+    static std::optional<int> number(std::string_view word) {
+        std::string digits(word);
+        char* end = nullptr;
+        long v = std::strtol(digits.c_str(), &end, 0);
+        if (*end != '\0' || v < 0 || v > 0x7fffffffL) return std::nullopt;
+        return static_cast<int>(v);
     }
     static std::optional<int> flag_value(std::string_view name) {
         static const std::pair<std::string_view, int> names[] = {
@@ -160,6 +178,7 @@ private:
 
     std::string_view text_;
     std::size_t pos_ = 0;
+    std::optional<std::string> unknown_;
 };
 
 bool known_operation(std::string_view name) {
@@ -252,7 +271,6 @@ std::optional<options> parse_arguments(int argc, char** argv, int& exit_code) {
         }
     }
     if (positional.empty()) {
-        std::fprintf(stderr, "%s: please specify service name.\n", program);
         usage(stderr);
         return std::nullopt;
     }
@@ -280,7 +298,14 @@ std::optional<options> parse_arguments(int argc, char** argv, int& exit_code) {
             }
             op.name = std::string(spec.substr(0, paren));
             std::string_view inside = spec.substr(paren + 1, spec.size() - paren - 2);
-            std::optional<int> flags = flag_parser(inside).parse();
+            flag_parser parser(inside);
+            std::optional<int> flags = parser.parse();
+            if (!flags && parser.unknown_name()) {
+                std::fprintf(stderr, "%s: undefined constant \"%s\"\n", program,
+                             parser.unknown_name()->c_str());
+                exit_code = exit_failed;
+                return std::nullopt;
+            }
             if (!flags) {
                 std::fprintf(stderr, "%s: incorrect op_name spec \"%s\".\n", program,
                              positional[k].c_str());
