@@ -443,10 +443,14 @@ int main(int argc, char** argv) {
     int code = exit_usage;
     std::optional<options> opt = parse_arguments(argc, argv, code);
     if (!opt) return code;
+#if HANDOFF_HAS_EXCEPTIONS
     try {
         return run(*opt);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "%s: %s\n", program, e.what());
         return exit_failed;
     }
+#else
+    return run(*opt);
+#endif
 }
