@@ -5,6 +5,7 @@
 #include "../doctest.hpp"
 #include "wrapped_malloc.hpp"
 
+#include <csignal>
 #include <cstring>
 #include <initializer_list>
 #include <stdexcept>
@@ -607,4 +608,43 @@ TEST_CASE("response_array frees and wipes every resp it still owns") {
     CHECK(wrapped::state().live_count == 0);
     CHECK(wrapped::state().frees == 3);
     CHECK(wrapped::state().frees_nonzero == 0);
+}
+
+TEST_CASE("Ctrl-C at a secret prompt cancels, restores echo and the old SIGINT handler") {
+    int master = ::posix_openpt(O_RDWR | O_NOCTTY);
+    REQUIRE(master >= 0);
+    REQUIRE(::grantpt(master) == 0);
+    REQUIRE(::unlockpt(master) == 0);
+    int slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY);
+    REQUIRE(slave >= 0);
+    struct sigaction before {};
+    REQUIRE(::sigaction(SIGINT, nullptr, &before) == 0);
+
+    pam::conversation conv(terminal_on(slave, slave, 5000));
+    messages m{{PAM_PROMPT_ECHO_OFF, "Password: "}, {PAM_PROMPT_ECHO_ON, "never asked: "}};
+    ::pam_response* resp = untouched;
+    pid_t parent = ::getpid();
+    pid_t interrupter = ::fork();
+    REQUIRE(interrupter >= 0);
+    if (interrupter == 0) {
+        ::usleep(200000);
+        ::kill(parent, SIGINT);
+        ::_exit(0);
+    }
+    int rc = call(conv, 2, m.get(), &resp);
+    int status = 0;
+    ::waitpid(interrupter, &status, 0);
+    CHECK(rc == PAM_CONV_ERR);
+    CHECK(conv.last_failure() == pam::failure::cancelled);
+    CHECK(resp == untouched);
+
+    termios after{};
+    REQUIRE(::tcgetattr(slave, &after) == 0);
+    CHECK((after.c_lflag & ECHO) != 0);
+    struct sigaction now {};
+    REQUIRE(::sigaction(SIGINT, nullptr, &now) == 0);
+    bool same_handler = now.sa_handler == before.sa_handler;
+    CHECK(same_handler);
+    ::close(slave);
+    ::close(master);
 }
