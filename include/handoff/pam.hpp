@@ -173,15 +173,7 @@ public:
     // Copies the view; the caller's memory is not touched.
     static reply answer(std::string_view text) noexcept {
         if (text.size() >= PAM_MAX_RESP_SIZE) return refuse(failure::answer_too_long);
-        result<secure_c_string<libc>> copy = try_secure_c_strdup<libc>(text);
-        if (!copy) {
-            return refuse(copy.error() == errc::embedded_nul ? failure::answer_has_nul
-                                                             : failure::out_of_memory);
-        }
-        reply r;
-        r.text_ = std::move(*copy);
-        r.answered_ = true;
-        return r;
+        return from(try_secure_c_strdup<libc>(text));
     }
 
     // Copies, then wipes the string the caller gave away (small buffer too).
@@ -197,15 +189,7 @@ public:
     // Takes the secret's buffer as it is: no copy is made.
     static reply answer(secret_string&& text) noexcept {
         if (text.size() >= PAM_MAX_RESP_SIZE) return refuse(failure::answer_too_long);
-        result<secure_c_string<libc>> owned = std::move(text).try_release_c_string();
-        if (!owned) {
-            return refuse(owned.error() == errc::embedded_nul ? failure::answer_has_nul
-                                                              : failure::out_of_memory);
-        }
-        reply r;
-        r.text_ = std::move(*owned);
-        r.answered_ = true;
-        return r;
+        return from(std::move(text).try_release_c_string());
     }
 
     bool has_answer() const noexcept { return answered_; }
@@ -221,6 +205,18 @@ public:
     }
 
 private:
+    // An answer made in C memory, or the refusal that says why it could not be.
+    static reply from(result<secure_c_string<libc>>&& made) noexcept {
+        if (!made) {
+            return refuse(made.error() == errc::embedded_nul ? failure::answer_has_nul
+                                                             : failure::out_of_memory);
+        }
+        reply r;
+        r.text_ = std::move(*made);
+        r.answered_ = true;
+        return r;
+    }
+
     secure_c_string<libc> text_;
     failure failure_ = failure::none;
     bool answered_ = false;

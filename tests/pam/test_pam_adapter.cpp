@@ -54,6 +54,15 @@ int call(Conv& c, int n, const ::pam_message** msg, ::pam_response** resp) {
     return pc.conv(n, msg, resp, pc.appdata_ptr);
 }
 
+// One call that must fail with PAM_CONV_ERR for `why`, leaving *resp alone.
+template <class Conv>
+void expect_refused(Conv& c, messages& m, pam::failure why) {
+    ::pam_response* resp = untouched;
+    CHECK(call(c, m.count(), m.get(), &resp) == PAM_CONV_ERR);
+    CHECK(c.last_failure() == why);
+    CHECK(resp == untouched);
+}
+
 // A handler that answers prompts with fixed text and counts its calls.
 struct answer_with {
     std::string text;
@@ -276,10 +285,7 @@ TEST_CASE("an answer of PAM_MAX_RESP_SIZE bytes is refused, one byte less is acc
 
     pam::conversation conv([&](const pam::message&) { return pam::reply::answer(std::string_view(too_long)); });
     messages m{{PAM_PROMPT_ECHO_ON, "q"}};
-    ::pam_response* resp = untouched;
-    CHECK(call(conv, 1, m.get(), &resp) == PAM_CONV_ERR);
-    CHECK(conv.last_failure() == pam::failure::answer_too_long);
-    CHECK(resp == untouched);
+    expect_refused(conv, m, pam::failure::answer_too_long);
 }
 
 TEST_CASE("an answer with an embedded NUL is refused, never truncated") {
@@ -287,18 +293,13 @@ TEST_CASE("an answer with an embedded NUL is refused, never truncated") {
         return pam::reply::answer(std::string_view("pass\0word", 9));
     });
     messages m{{PAM_PROMPT_ECHO_OFF, "q"}};
-    ::pam_response* resp = untouched;
-    CHECK(call(conv, 1, m.get(), &resp) == PAM_CONV_ERR);
-    CHECK(conv.last_failure() == pam::failure::answer_has_nul);
-    CHECK(resp == untouched);
+    expect_refused(conv, m, pam::failure::answer_has_nul);
 }
 
 TEST_CASE("a prompt left without an answer is a conversation error") {
     pam::conversation conv([](const pam::message&) { return pam::reply::none(); });
     messages m{{PAM_PROMPT_ECHO_ON, "q"}};
-    ::pam_response* resp = untouched;
-    CHECK(call(conv, 1, m.get(), &resp) == PAM_CONV_ERR);
-    CHECK(conv.last_failure() == pam::failure::unanswered_prompt);
+    expect_refused(conv, m, pam::failure::unanswered_prompt);
 }
 
 TEST_CASE("every allocation failure gives PAM_BUF_ERR, frees all and wipes secrets") {
