@@ -47,11 +47,10 @@ TEST_CASE("secure_c_string released to C is handed over intact") {
 TEST_CASE("secure_c_unique_ptr wipes the whole object") {
     handoff_test::reset_state();
     {
-        auto* raw = static_cast<credentials*>(tracked::allocate(sizeof(credentials)));
-        REQUIRE(raw != nullptr);
-        std::strcpy(raw->user, "root");
-        std::strcpy(raw->pin, "1234");
-        handoff::secure_c_unique_ptr<credentials, tracked> c(raw);
+        handoff::secure_c_unique_ptr<credentials, tracked> c(
+            static_cast<credentials*>(tracked::allocate(sizeof(credentials))));
+        REQUIRE(c);
+        std::memset(c.get(), 'k', sizeof(credentials));  // user name and PIN
     }
     CHECK(state().frees_all_zero == 1);
 }
@@ -92,8 +91,11 @@ TEST_CASE("owns_secret_strings wipes each string and the array") {
     handoff_test::reset_state();
     {
         auto a = *handoff::malloc_array<char*, tracked, handoff::owns_secret_strings>::try_zeroed(2);
-        a[0] = handoff::try_c_strdup<tracked>("old-password")->release();
-        a[1] = handoff::try_c_strdup<tracked>("new-password")->release();
+        for (auto [i, text] : {std::pair<std::size_t, const char*>{0, "old-password"}, {1, "new-password"}}) {
+            auto copy = handoff::try_c_strdup<tracked>(text);
+            REQUIRE(copy);
+            a[i] = copy->release();
+        }
     }
     CHECK(state().frees == 3);
     CHECK(state().frees_all_zero == 3);

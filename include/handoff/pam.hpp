@@ -192,17 +192,14 @@ public:
         return from(std::move(text).try_release_c_string());
     }
 
-    bool has_answer() const noexcept { return answered_; }
+    bool has_answer() const noexcept { return text_ != nullptr; }
     failure error() const noexcept { return failure_; }
     std::string_view text() const noexcept {
-        return answered_ ? std::string_view(text_.get()) : std::string_view();
+        return text_ ? std::string_view(text_.get()) : std::string_view();
     }
 
     // Gives the answer's C string away (for the adapter).
-    [[nodiscard]] char* release() && noexcept {
-        answered_ = false;
-        return text_.release();
-    }
+    [[nodiscard]] char* release() && noexcept { return text_.release(); }
 
 private:
     // An answer made in C memory, or the refusal that says why it could not be.
@@ -213,13 +210,11 @@ private:
         }
         reply r;
         r.text_ = std::move(*made);
-        r.answered_ = true;
         return r;
     }
 
-    secure_c_string<libc> text_;
+    secure_c_string<libc> text_;  // non-NULL exactly when there is an answer
     failure failure_ = failure::none;
-    bool answered_ = false;
 };
 
 // All messages of one conversation call (Linux-PAM layout: msg[i] points to
@@ -260,17 +255,44 @@ private:
     std::size_t n_;
 };
 
+namespace detail {
+// Room for one reply that is only constructed when a call has that many
+// messages: a call with one message pays for one reply, not PAM_MAX_NUM_MSG.
+union reply_slot {
+    reply value;
+    reply_slot() noexcept {}
+    ~reply_slot() {}
+};
+
+// Constructs the first n slots and destroys them on every path out.
+class reply_slots {
+public:
+    explicit reply_slots(std::size_t n) noexcept : n_(n) {
+        for (std::size_t i = 0; i < n_; ++i) ::new (&slots_[i].value) reply();
+    }
+    reply_slots(const reply_slots&) = delete;
+    reply_slots& operator=(const reply_slots&) = delete;
+    ~reply_slots() {
+        for (std::size_t i = 0; i < n_; ++i) slots_[i].value.~reply();
+    }
+    reply& operator[](std::size_t i) noexcept { return slots_[i].value; }
+    reply_slot* data() noexcept { return slots_; }
+
+private:
+    reply_slot slots_[PAM_MAX_NUM_MSG];
+    std::size_t n_;
+};
+}  // namespace detail
+
 // The replies of one call, indexed like the messages; all start as none().
 class reply_batch {
 public:
-    reply_batch(reply* r, std::size_t n) noexcept : replies_(r), n_(n) {}
+    reply_batch(detail::reply_slot* r, std::size_t n) noexcept : replies_(r), n_(n) {}
     std::size_t size() const noexcept { return n_; }
-    reply& operator[](std::size_t i) noexcept { return replies_[i]; }
-    reply* begin() noexcept { return replies_; }
-    reply* end() noexcept { return replies_ + n_; }
+    reply& operator[](std::size_t i) noexcept { return replies_[i].value; }
 
 private:
-    reply* replies_;
+    detail::reply_slot* replies_;
     std::size_t n_;
 };
 
@@ -346,9 +368,9 @@ protected:
             responses = std::move(*made);
         }
 
-        reply replies[PAM_MAX_NUM_MSG];
+        detail::reply_slots replies(n);
         message_batch batch(msg, n);
-        reply_batch out(replies, n);
+        reply_batch out(replies.data(), n);
         in_handler_ = true;
 #if HANDOFF_HAS_EXCEPTIONS
         try {
@@ -367,21 +389,23 @@ protected:
 #endif
         in_handler_ = false;
 
+        // One pass: check each reply and move its answer into the array. If a
+        // later reply fails, the array's element policy wipes and frees the
+        // answers already moved, and the slots wipe the rest.
         for (std::size_t i = 0; i < n; ++i) {
             failure f = replies[i].error();
             if (f != failure::none) {
                 return fail(f, f == failure::out_of_memory ? PAM_BUF_ERR : PAM_CONV_ERR);
             }
-            if (is_prompt_style(static_cast<style>(msg[i]->msg_style)) && !replies[i].has_answer()) {
-                return fail(failure::unanswered_prompt, PAM_CONV_ERR);
+            if (!replies[i].has_answer()) {
+                if (is_prompt_style(static_cast<style>(msg[i]->msg_style))) {
+                    return fail(failure::unanswered_prompt, PAM_CONV_ERR);
+                }
+                continue;  // resp stays NULL, resp_retcode 0 (calloc)
             }
+            if (resp != nullptr) responses[i].resp = std::move(replies[i]).release();
         }
-        if (resp == nullptr) return PAM_SUCCESS;  // nothing to hand over
-        for (std::size_t i = 0; i < n; ++i) {
-            if (replies[i].has_answer()) responses[i].resp = std::move(replies[i]).release();
-            responses[i].resp_retcode = 0;
-        }
-        *resp = std::move(responses).release();
+        if (resp != nullptr) *resp = std::move(responses).release();
         return PAM_SUCCESS;
     }
 
