@@ -111,6 +111,27 @@ TEST_CASE("deleter_domain does not call its function for NULL") {
     CHECK(widgets_destroyed == 0);
 }
 
+namespace {
+// An opaque C handle: declared, never defined, like sqlite3 or FILE.
+struct opaque_handle;
+int opaque_closed = 0;
+void close_opaque(opaque_handle* h) {
+    ++opaque_closed;
+    std::free(h);
+}
+}  // namespace
+
+TEST_CASE("a deleter-only domain owns an opaque, incomplete C type") {
+    opaque_closed = 0;
+    {
+        auto* h = static_cast<opaque_handle*>(std::malloc(16));
+        REQUIRE(h != nullptr);
+        handoff::c_unique_ptr<opaque_handle, handoff::deleter_domain<close_opaque>> owner(h);
+        CHECK(owner.get() == h);
+    }
+    CHECK(opaque_closed == 1);
+}
+
 TEST_CASE("owners of different domains are different types") {
     CHECK_FALSE(std::is_convertible_v<handoff::c_unique_ptr<char, handoff_test::tracked>&&,
                                       handoff::c_unique_ptr<char>>);

@@ -322,8 +322,10 @@ void release_to(T* p) noexcept {
 template <class T, class Domain>
 struct domain_deleter {
     using element_type = std::remove_extent_t<T>;
-    static_assert(!detail::can_allocate<Domain>::value ||
-                      std::is_trivially_destructible_v<element_type>,
+    // disjunction, not ||: a deleter-only domain may own an incomplete type
+    // (sqlite3, FILE), whose destructibility must not even be asked about.
+    static_assert(std::disjunction<std::negation<detail::can_allocate<Domain>>,
+                                   std::is_trivially_destructible<element_type>>::value,
                   "handoff: memory that C frees must hold trivially destructible types");
 
     void operator()(element_type* p) const noexcept { detail::release_to<Domain>(p); }
