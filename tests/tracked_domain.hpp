@@ -66,6 +66,20 @@ inline std::size_t forget(void* p) noexcept {
     return static_cast<std::size_t>(-1);
 }
 
+// Forgets p and counts the free, noting whether its bytes were all zero (a
+// wipe). False when p was not tracked.
+inline bool record_free(void* p) noexcept {
+    std::size_t bytes = forget(p);
+    if (bytes == static_cast<std::size_t>(-1)) return false;
+    tracked_state& s = state();
+    ++s.frees;
+    const unsigned char* b = static_cast<const unsigned char*>(p);
+    bool zero = true;
+    for (std::size_t i = 0; i < bytes; ++i) zero = zero && b[i] == 0;
+    ++(zero ? s.frees_all_zero : s.frees_nonzero);
+    return true;
+}
+
 struct tracked {
     static void* allocate(std::size_t bytes) noexcept {
         if (should_fail()) return nullptr;
@@ -92,20 +106,9 @@ struct tracked {
     }
     static void deallocate(void* p) noexcept {
         if (p == nullptr) return;
-        tracked_state& s = state();
-        std::size_t bytes = forget(p);
-        ++s.frees;
-        if (bytes == static_cast<std::size_t>(-1)) {
+        if (!record_free(p)) {
             // Not ours: a wrong free. Make it loud rather than corrupting the heap.
             std::abort();
-        }
-        const unsigned char* b = static_cast<const unsigned char*>(p);
-        bool zero = true;
-        for (std::size_t i = 0; i < bytes; ++i) zero = zero && b[i] == 0;
-        if (zero) {
-            ++s.frees_all_zero;
-        } else {
-            ++s.frees_nonzero;
         }
         std::free(p);
     }

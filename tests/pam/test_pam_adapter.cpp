@@ -548,13 +548,32 @@ TEST_CASE("terminal in non-interactive mode fails prompts but still shows info")
     CHECK(conv.last_failure() == pam::failure::input_closed);
 }
 
+namespace {
+// A pseudo-terminal: the test types on master, the conversation reads slave.
+struct pty_pair {
+    int master = -1;
+    int slave = -1;
+    pty_pair() {
+        master = ::posix_openpt(O_RDWR | O_NOCTTY);
+        REQUIRE(master >= 0);
+        REQUIRE(::grantpt(master) == 0);
+        REQUIRE(::unlockpt(master) == 0);
+        slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY);
+        REQUIRE(slave >= 0);
+    }
+    ~pty_pair() {
+        if (slave >= 0) ::close(slave);
+        if (master >= 0) ::close(master);
+    }
+    pty_pair(const pty_pair&) = delete;
+    pty_pair& operator=(const pty_pair&) = delete;
+};
+}  // namespace
+
 TEST_CASE("terminal turns echo off for secrets on a real terminal and restores it") {
-    int master = ::posix_openpt(O_RDWR | O_NOCTTY);
-    REQUIRE(master >= 0);
-    REQUIRE(::grantpt(master) == 0);
-    REQUIRE(::unlockpt(master) == 0);
-    int slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY);
-    REQUIRE(slave >= 0);
+    pty_pair pty;
+    const int master = pty.master;
+    const int slave = pty.slave;
     termios before{};
     REQUIRE(::tcgetattr(slave, &before) == 0);
     REQUIRE((before.c_lflag & ECHO) != 0);
@@ -593,8 +612,6 @@ TEST_CASE("terminal turns echo off for secrets on a real terminal and restores i
     std::string shown(screen, static_cast<std::size_t>(n));
     CHECK(shown.find("Password: ") != std::string::npos);
     CHECK(shown.find("hidden") == std::string::npos);
-    ::close(slave);
-    ::close(master);
 }
 
 TEST_CASE("response_array frees and wipes every resp it still owns") {
@@ -612,12 +629,8 @@ TEST_CASE("response_array frees and wipes every resp it still owns") {
 }
 
 TEST_CASE("Ctrl-C at a secret prompt cancels, restores echo and the old SIGINT handler") {
-    int master = ::posix_openpt(O_RDWR | O_NOCTTY);
-    REQUIRE(master >= 0);
-    REQUIRE(::grantpt(master) == 0);
-    REQUIRE(::unlockpt(master) == 0);
-    int slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY);
-    REQUIRE(slave >= 0);
+    pty_pair pty;
+    const int slave = pty.slave;
     struct sigaction before {};
     REQUIRE(::sigaction(SIGINT, nullptr, &before) == 0);
 
@@ -646,6 +659,4 @@ TEST_CASE("Ctrl-C at a secret prompt cancels, restores echo and the old SIGINT h
     REQUIRE(::sigaction(SIGINT, nullptr, &now) == 0);
     bool same_handler = now.sa_handler == before.sa_handler;
     CHECK(same_handler);
-    ::close(slave);
-    ::close(master);
 }

@@ -2,13 +2,15 @@
 // adapter hands libpam memory from malloc/calloc, not from a domain). The test
 // executable links with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,
 // --wrap=free: only calls made from its own object files come here, so libpam,
-// libstdc++ and doctest are not counted. While armed, allocations are tracked,
-// the Nth can fail, and every free records whether the bytes were all zero.
+// libstdc++ and doctest are not counted. While armed, allocations go into the
+// tracked domain's ledger (tests/tracked_domain.hpp): counted, the Nth can
+// fail, and every free records whether the bytes were all zero.
 #ifndef HANDOFF_TESTS_WRAPPED_MALLOC_HPP
 #define HANDOFF_TESTS_WRAPPED_MALLOC_HPP
 
 #include <cstddef>
-#include <cstdlib>
+
+#include "../tracked_domain.hpp"
 
 extern "C" {
 void* __real_malloc(std::size_t);
@@ -19,33 +21,12 @@ void __real_free(void*);
 
 namespace wrapped {
 
-struct block {
-    void* p;
-    std::size_t bytes;
-};
+using handoff_test::state;
 
-struct counters {
-    bool armed = false;
-    std::size_t fail_at = 0;     // 1-based allocation to fail while armed; 0 = none
-    std::size_t allocations = 0;
-    bool injected = false;
-    std::size_t frees = 0;
-    std::size_t frees_all_zero = 0;
-    std::size_t frees_nonzero = 0;
-    block live[512];
-    std::size_t live_count = 0;
-};
-
-counters& state() noexcept;
-
-// Arms counting for the lifetime of the object.
+// Counting is on for the lifetime of the object, from a fresh ledger.
 struct armed {
-    explicit armed(std::size_t fail_at = 0) noexcept {
-        state() = counters{};
-        state().armed = true;
-        state().fail_at = fail_at;
-    }
-    ~armed() { state().armed = false; }
+    explicit armed(std::size_t fail_at = 0) noexcept;
+    ~armed();
     armed(const armed&) = delete;
     armed& operator=(const armed&) = delete;
 };
