@@ -836,7 +836,7 @@ struct owns_secret_strings {
     static void release_element(T& element) noexcept {
         static_assert(std::is_same_v<T, char*>, "handoff: owns_secret_strings needs char*");
         if (element != nullptr) {
-            secure_wipe(element, std::strlen(element));
+            secure_wipe(element, std::strlen(element) + 1);  // up to and including the NUL
             Domain::deallocate(element);
             element = nullptr;
         }
@@ -847,9 +847,7 @@ struct owns_secret_strings {
 template <class Domain>
 struct secure_string_deleter {
     void operator()(char* p) const noexcept {
-        if (p == nullptr) return;
-        secure_wipe(p, std::strlen(p) + 1);
-        Domain::deallocate(p);
+        owns_secret_strings::release_element<Domain>(p);
     }
 };
 

@@ -301,11 +301,7 @@ struct owns_response_text {
     static constexpr bool wipe_buffer = false;
     template <class Domain>
     static void release_element(::pam_response& r) noexcept {
-        if (r.resp != nullptr) {
-            secure_wipe(r.resp, std::strlen(r.resp));
-            Domain::deallocate(r.resp);
-            r.resp = nullptr;
-        }
+        owns_secret_strings::release_element<Domain>(r.resp);
     }
 };
 
