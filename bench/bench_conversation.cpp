@@ -8,7 +8,8 @@
 
 namespace {
 
-void run_c(benchmark::State& state, int (*conv)(int, const ::pam_message**, ::pam_response**, void*)) {
+void run_c(benchmark::State& state,
+           int (*conv)(int, const ::pam_message**, ::pam_response**, void*)) {
     const int n = static_cast<int>(state.range(0));
     bench::prompts m(n);
     bench::answers a = bench::make_answers(n, static_cast<std::size_t>(state.range(1)));

@@ -25,7 +25,8 @@ extern "C" inline int c_minimal_conv(int n, const ::pam_message** msg, ::pam_res
                                      void* appdata) {
     if (n <= 0 || n > PAM_MAX_NUM_MSG || msg == nullptr || resp == nullptr) return PAM_CONV_ERR;
     const answers* a = static_cast<const answers*>(appdata);
-    ::pam_response* r = static_cast<::pam_response*>(std::calloc(static_cast<std::size_t>(n), sizeof *r));
+    ::pam_response* r =
+        static_cast<::pam_response*>(std::calloc(static_cast<std::size_t>(n), sizeof *r));
     if (r == nullptr) return PAM_BUF_ERR;
     for (int i = 0; i < n; ++i) {
         const std::string& s = a->text[static_cast<std::size_t>(i)];
@@ -47,7 +48,8 @@ extern "C" inline int c_strdup_conv(int n, const ::pam_message** msg, ::pam_resp
                                     void* appdata) {
     if (n <= 0 || n > PAM_MAX_NUM_MSG || msg == nullptr || resp == nullptr) return PAM_CONV_ERR;
     const answers* a = static_cast<const answers*>(appdata);
-    ::pam_response* r = static_cast<::pam_response*>(std::calloc(static_cast<std::size_t>(n), sizeof *r));
+    ::pam_response* r =
+        static_cast<::pam_response*>(std::calloc(static_cast<std::size_t>(n), sizeof *r));
     if (r == nullptr) return PAM_BUF_ERR;
     for (int i = 0; i < n; ++i) {
         r[i].resp = ::strdup(a->text[static_cast<std::size_t>(i)].c_str());
@@ -74,7 +76,8 @@ struct per_message {
 // handoff, batch handler: all messages of the call at once.
 struct batch {
     const answers* a;
-    void operator()(const handoff::pam::message_batch& messages, handoff::pam::reply_batch& replies) {
+    void operator()(const handoff::pam::message_batch& messages,
+                    handoff::pam::reply_batch& replies) {
         for (std::size_t i = 0; i < messages.size(); ++i) {
             replies[i] = handoff::pam::reply::answer(std::string_view(a->text[i]));
         }

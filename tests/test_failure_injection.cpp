@@ -61,12 +61,13 @@ std::size_t every_growth_failure() {
 }  // namespace
 
 TEST_CASE("try_zeroed fails cleanly at every allocation point") {
-    CHECK(every_failure_of([] { return handoff::malloc_array<long, tracked>::try_zeroed(9); }) == 1);
+    CHECK(every_failure_of([] { return handoff::malloc_array<long, tracked>::try_zeroed(9); }) ==
+          1);
 }
 
 TEST_CASE("try_uninitialized fails cleanly at every allocation point") {
-    CHECK(every_failure_of([] { return handoff::malloc_array<long, tracked>::try_uninitialized(9); }) ==
-          1);
+    CHECK(every_failure_of(
+              [] { return handoff::malloc_array<long, tracked>::try_uninitialized(9); }) == 1);
 }
 
 TEST_CASE("try_c_strdup and try_secure_c_strdup fail cleanly at every allocation point") {
@@ -82,7 +83,8 @@ TEST_CASE("c_string_list with secret strings fails cleanly at every allocation p
 }
 
 TEST_CASE("secret_string::try_from fails cleanly at every allocation point") {
-    CHECK(every_failure_of([] { return handoff::basic_secret_string<tracked>::try_from("pw"); }) == 1);
+    CHECK(every_failure_of([] { return handoff::basic_secret_string<tracked>::try_from("pw"); }) ==
+          1);
 }
 
 TEST_CASE("growth through realloc fails cleanly at every allocation point") {

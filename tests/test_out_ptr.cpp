@@ -3,12 +3,12 @@
 
 #include "doctest.hpp"
 
-#include <cstdio>
-#include <cstring>
 #include <dirent.h>
 #include <netdb.h>
-#include <string>
 #include <sys/socket.h>
+#include <cstdio>
+#include <cstring>
+#include <string>
 
 #include "tracked_domain.hpp"
 
@@ -118,9 +118,8 @@ TEST_CASE("scandir: an array of owned pointers with a count") {
     dirent** raw = nullptr;
     int n = ::scandir(".", &raw, nullptr, ::alphasort);
     REQUIRE(n >= 2);  // at least "." and ".."
-    auto entries =
-        handoff::malloc_array<dirent*, handoff::libc, handoff::owns_pointees>::adopt(
-            raw, static_cast<std::size_t>(n));
+    auto entries = handoff::malloc_array<dirent*, handoff::libc, handoff::owns_pointees>::adopt(
+        raw, static_cast<std::size_t>(n));
     bool saw_dot = false;
     for (dirent* d : entries) saw_dot = saw_dot || std::strcmp(d->d_name, ".") == 0;
     CHECK(saw_dot);

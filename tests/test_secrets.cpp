@@ -90,8 +90,10 @@ TEST_CASE("secure_malloc_array shrink wipes the dropped tail") {
 TEST_CASE("owns_secret_strings wipes each string and the array") {
     handoff_test::reset_state();
     {
-        auto a = *handoff::malloc_array<char*, tracked, handoff::owns_secret_strings>::try_zeroed(2);
-        for (auto [i, text] : {std::pair<std::size_t, const char*>{0, "old-password"}, {1, "new-password"}}) {
+        auto a =
+            *handoff::malloc_array<char*, tracked, handoff::owns_secret_strings>::try_zeroed(2);
+        for (auto [i, text] :
+             {std::pair<std::size_t, const char*>{0, "old-password"}, {1, "new-password"}}) {
             auto copy = handoff::try_c_strdup<tracked>(text);
             REQUIRE(copy);
             a[i] = copy->release();

@@ -18,13 +18,13 @@ struct tracked_state {
     };
     block live[max_live];
     std::size_t live_count = 0;
-    std::size_t allocations = 0;   // successful and failed attempts
-    std::size_t fail_at = 0;       // 1-based attempt to fail; 0 = never
-    bool injected = false;         // a failure was injected in this run
+    std::size_t allocations = 0;  // successful and failed attempts
+    std::size_t fail_at = 0;      // 1-based attempt to fail; 0 = never
+    bool injected = false;        // a failure was injected in this run
     std::size_t frees = 0;
-    std::size_t frees_all_zero = 0;   // frees whose bytes were all zero
+    std::size_t frees_all_zero = 0;  // frees whose bytes were all zero
     std::size_t frees_nonzero = 0;
-    std::size_t overflowed = 0;    // more live blocks than the table holds
+    std::size_t overflowed = 0;  // more live blocks than the table holds
 };
 
 inline tracked_state& state() noexcept {

@@ -8,9 +8,9 @@
 //   freeaddrinfo(res);      /* not free(): the list owns more than one block */
 #include <handoff/handoff.hpp>
 
-#include <cstdio>
 #include <netdb.h>
 #include <sys/socket.h>
+#include <cstdio>
 
 using addrinfo_domain = handoff::deleter_domain<::freeaddrinfo>;
 

@@ -8,9 +8,9 @@
 //   free(list);             /* and on every early return in the loop */
 #include <handoff/handoff.hpp>
 
+#include <dirent.h>
 #include <cstdio>
 #include <cstring>
-#include <dirent.h>
 
 using entries = handoff::malloc_array<dirent*, handoff::libc, handoff::owns_pointees>;
 

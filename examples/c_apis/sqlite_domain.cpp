@@ -10,12 +10,13 @@
 //   sqlite3_bind_text(stmt, 1, copy, (int)len, sqlite3_free);   /* sqlite owns it now */
 #include <handoff/handoff.hpp>
 
+#include <sqlite3.h>
 #include <cstdio>
 #include <cstring>
-#include <sqlite3.h>
 #include <string>
 
-using sqlite_domain = handoff::allocator_domain<sqlite3_malloc64, sqlite3_free, sqlite3_realloc64, 8>;
+using sqlite_domain =
+    handoff::allocator_domain<sqlite3_malloc64, sqlite3_free, sqlite3_realloc64, 8>;
 using sqlite_string = handoff::c_unique_ptr<char, sqlite_domain>;
 
 // A SQL function greet(name) whose result text is built in sqlite's domain and
@@ -38,7 +39,8 @@ int main() {
     sqlite3_create_function(db.get(), "greet", 1, SQLITE_UTF8, nullptr, greet, nullptr, nullptr);
 
     sqlite3_stmt* raw_stmt = nullptr;
-    if (sqlite3_prepare_v2(db.get(), "SELECT greet(?1)", -1, &raw_stmt, nullptr) != SQLITE_OK) return 1;
+    if (sqlite3_prepare_v2(db.get(), "SELECT greet(?1)", -1, &raw_stmt, nullptr) != SQLITE_OK)
+        return 1;
     handoff::c_unique_ptr<sqlite3_stmt, handoff::deleter_domain<sqlite3_finalize>> stmt(raw_stmt);
 
     handoff::result<sqlite_string> name = handoff::try_c_strdup<sqlite_domain>("world");

@@ -51,24 +51,25 @@ struct options {
 };
 
 void usage(std::FILE* out) {
-    std::fprintf(out,
-                 "usage: %s [-v] [-I item=value] [-E var=value] service user operation[(FLAGS)]...\n"
-                 "\n"
-                 "operations: authenticate acct_mgmt open_session close_session chauthtok setcred\n"
-                 "flags:      PAM_SILENT PAM_DISALLOW_NULL_AUTHTOK PAM_ESTABLISH_CRED\n"
-                 "            PAM_DELETE_CRED PAM_REINITIALIZE_CRED PAM_REFRESH_CRED\n"
-                 "            PAM_CHANGE_EXPIRED_AUTHTOK, combined with | & ^ ~ and ( )\n"
-                 "items:      service user prompt tty ruser rhost\n"
-                 "\n"
-                 "  -v, --verbose          say what is being done\n"
-                 "  -I, --item ITEM=VALUE  set a PAM item before the operations\n"
-                 "  -E, --env VAR=VALUE    put VAR=VALUE into the PAM environment\n"
-                 "  --answers FILE         answer prompts from FILE, one answer per line\n"
-                 "  --non-interactive      fail prompts instead of asking; still show messages\n"
-                 "  --timeout SECONDS      give up on a prompt after SECONDS\n"
-                 "  --print-env            print the PAM environment after open_session\n"
-                 "  -h, --help             this text\n",
-                 program);
+    std::fprintf(
+        out,
+        "usage: %s [-v] [-I item=value] [-E var=value] service user operation[(FLAGS)]...\n"
+        "\n"
+        "operations: authenticate acct_mgmt open_session close_session chauthtok setcred\n"
+        "flags:      PAM_SILENT PAM_DISALLOW_NULL_AUTHTOK PAM_ESTABLISH_CRED\n"
+        "            PAM_DELETE_CRED PAM_REINITIALIZE_CRED PAM_REFRESH_CRED\n"
+        "            PAM_CHANGE_EXPIRED_AUTHTOK, combined with | & ^ ~ and ( )\n"
+        "items:      service user prompt tty ruser rhost\n"
+        "\n"
+        "  -v, --verbose          say what is being done\n"
+        "  -I, --item ITEM=VALUE  set a PAM item before the operations\n"
+        "  -E, --env VAR=VALUE    put VAR=VALUE into the PAM environment\n"
+        "  --answers FILE         answer prompts from FILE, one answer per line\n"
+        "  --non-interactive      fail prompts instead of asking; still show messages\n"
+        "  --timeout SECONDS      give up on a prompt after SECONDS\n"
+        "  --print-env            print the PAM environment after open_session\n"
+        "  -h, --help             this text\n",
+        program);
 }
 
 // --- flag expressions: NAME, ~x, x & y, x ^ y, x | y, ( x ) -------------------
@@ -182,8 +183,8 @@ private:
 };
 
 bool known_operation(std::string_view name) {
-    for (std::string_view op : {"authenticate", "acct_mgmt", "open_session", "close_session",
-                                "chauthtok", "setcred"}) {
+    for (std::string_view op :
+         {"authenticate", "acct_mgmt", "open_session", "close_session", "chauthtok", "setcred"}) {
         if (op == name) return true;
     }
     return false;
@@ -204,7 +205,8 @@ std::optional<options> parse_arguments(int argc, char** argv, int& exit_code) {
     options opt;
     std::vector<std::string> positional;
     exit_code = exit_usage;
-    auto value_of = [&](int& i, std::string_view arg, std::string_view name) -> std::optional<std::string> {
+    auto value_of = [&](int& i, std::string_view arg,
+                        std::string_view name) -> std::optional<std::string> {
         // "-Ifoo=bar", "-I foo=bar", "--item=foo=bar", "--item foo=bar"
         if (arg.size() > name.size() && arg.substr(0, name.size()) == name) {
             std::string_view rest = arg.substr(name.size());
@@ -251,7 +253,8 @@ std::optional<options> parse_arguments(int argc, char** argv, int& exit_code) {
             }
             std::optional<pam::item> which = item_named(std::string_view(*v).substr(0, eq));
             if (!which) {
-                std::fprintf(stderr, "%s: Unknown item type \"%s\"\n", program, v->substr(0, eq).c_str());
+                std::fprintf(stderr, "%s: Unknown item type \"%s\"\n", program,
+                             v->substr(0, eq).c_str());
                 return std::nullopt;
             }
             opt.items.emplace_back(*which, v->substr(eq + 1));

@@ -120,8 +120,7 @@ namespace detail {
 [[noreturn]] inline void throw_error(errc e) {
     switch (e) {
     case errc::too_large: throw std::length_error("handoff: size overflows size_t");
-    case errc::embedded_nul:
-        throw std::invalid_argument("handoff: embedded NUL in a C string");
+    case errc::embedded_nul: throw std::invalid_argument("handoff: embedded NUL in a C string");
     case errc::out_of_memory:
     case errc::ok: break;
     }
@@ -260,15 +259,15 @@ struct can_allocate<D, std::void_t<decltype(D::allocate(std::size_t{})),
 template <class D, class = void>
 struct can_allocate_zeroed : std::false_type {};
 template <class D>
-struct can_allocate_zeroed<D, std::void_t<decltype(D::allocate_zeroed(std::size_t{},
-                                                                      std::size_t{}))>>
+struct can_allocate_zeroed<D,
+                           std::void_t<decltype(D::allocate_zeroed(std::size_t{}, std::size_t{}))>>
     : std::true_type {};
 
 template <class D, class = void>
 struct can_reallocate : std::false_type {};
 template <class D>
-struct can_reallocate<D, std::void_t<decltype(D::reallocate(static_cast<void*>(nullptr),
-                                                            std::size_t{}))>>
+struct can_reallocate<
+    D, std::void_t<decltype(D::reallocate(static_cast<void*>(nullptr), std::size_t{}))>>
     : std::true_type {};
 
 template <class D, class = void>
@@ -413,8 +412,8 @@ struct owns_secret_strings;  // defined with the secrets, below
 
 namespace detail {
 template <class T>
-constexpr bool zeroed_is_valid_v = std::is_trivially_default_constructible_v<T> ||
-                                   std::is_pointer_v<T> || std::is_arithmetic_v<T>;
+constexpr bool zeroed_is_valid_v =
+    std::is_trivially_default_constructible_v<T> || std::is_pointer_v<T> || std::is_arithmetic_v<T>;
 }
 
 void secure_wipe(void* p, std::size_t bytes) noexcept;
@@ -494,9 +493,9 @@ public:
     static result<malloc_array> try_copied_from(const T* first, std::size_t n) noexcept {
         static_assert(std::is_trivially_copyable_v<T>,
                       "handoff: copied_from() needs a trivially copyable type");
-        static_assert(std::is_same_v<Elements, no_ownership> ||
-                          std::is_same_v<Elements, secret_bytes>,
-                      "handoff: copying elements that own memory would free them twice");
+        static_assert(
+            std::is_same_v<Elements, no_ownership> || std::is_same_v<Elements, secret_bytes>,
+            "handoff: copying elements that own memory would free them twice");
         result<malloc_array> r = try_uninitialized(n);
         if (r && n != 0) std::memcpy(static_cast<void*>(r->data_), first, n * sizeof(T));
         return r;
@@ -680,7 +679,8 @@ c_unique_ptr<char, Domain> c_strdup(std::string_view sv) {
 // For C code paths that want a raw pointer: malloc'ed copy of sv, or NULL on
 // allocation failure or embedded NUL. GCC pairs the result with free() and
 // warns (-Wmismatched-dealloc) when it reaches delete or another deallocator.
-[[nodiscard]] HANDOFF_MALLOC_FREED_BY(free) inline char* c_strdup_raw(std::string_view sv) noexcept {
+[[nodiscard]] HANDOFF_MALLOC_FREED_BY(free) inline char* c_strdup_raw(
+    std::string_view sv) noexcept {
     return try_c_strdup<libc>(sv)->release();
 }
 
@@ -737,15 +737,15 @@ public:
         if (!made) return made.error();
         std::size_t i = 0;
         for (const auto& s : strings) {
-            result<c_unique_ptr<char, Domain>> copy =
-                try_c_strdup<Domain>(std::string_view(s));
+            result<c_unique_ptr<char, Domain>> copy = try_c_strdup<Domain>(std::string_view(s));
             if (!copy) return copy.error();  // `made` frees the strings so far
             (*made)[i++] = copy->release();
         }
         return c_string_list(std::move(*made), count);
     }
 
-    static result<c_string_list> try_from(std::initializer_list<std::string_view> strings) noexcept {
+    static result<c_string_list> try_from(
+        std::initializer_list<std::string_view> strings) noexcept {
         return try_from<std::initializer_list<std::string_view>>(strings);
     }
 
@@ -846,9 +846,7 @@ struct owns_secret_strings {
 // Deleter that wipes a C string up to and including its NUL before freeing.
 template <class Domain>
 struct secure_string_deleter {
-    void operator()(char* p) const noexcept {
-        owns_secret_strings::release_element<Domain>(p);
-    }
+    void operator()(char* p) const noexcept { owns_secret_strings::release_element<Domain>(p); }
 };
 
 // Deleter that wipes sizeof(T) bytes before freeing.

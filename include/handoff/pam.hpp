@@ -338,7 +338,8 @@ protected:
     // The pam_conv(3) contract, shared by every handler type. `call` runs the
     // handler over the batch and fills the replies.
     template <class Call>
-    int converse(int num_msg, const ::pam_message** msg, ::pam_response** resp, Call&& call) noexcept {
+    int converse(int num_msg, const ::pam_message** msg, ::pam_response** resp,
+                 Call&& call) noexcept {
         last_failure_ = failure::none;
         if (in_handler_) return fail(failure::reentered, PAM_CONV_ERR);
         // Validate everything before allocating anything.
@@ -416,8 +417,9 @@ namespace detail {
 template <class H, class = void>
 struct is_batch_handler : std::false_type {};
 template <class H>
-struct is_batch_handler<H, std::void_t<decltype(std::declval<H&>()(
-                               std::declval<const message_batch&>(), std::declval<reply_batch&>()))>>
+struct is_batch_handler<H,
+                        std::void_t<decltype(std::declval<H&>()(
+                            std::declval<const message_batch&>(), std::declval<reply_batch&>()))>>
     : std::true_type {};
 }  // namespace detail
 

@@ -1,6 +1,6 @@
 // A deleter-only domain can release C results but cannot allocate.
-#include <handoff/handoff.hpp>
 #include <netdb.h>
+#include <handoff/handoff.hpp>
 using addrinfo_domain = handoff::deleter_domain<freeaddrinfo>;
 int main() {
 #ifdef HANDOFF_EXPECT_FAIL

@@ -1,6 +1,6 @@
 // Giving an array away must read as giving it away: release() is &&-qualified.
-#include <handoff/handoff.hpp>
 #include <cstdlib>
+#include <handoff/handoff.hpp>
 int main() {
     auto a = handoff::malloc_array<int>::try_zeroed(4);
 #ifdef HANDOFF_EXPECT_FAIL

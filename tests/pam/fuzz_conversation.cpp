@@ -65,7 +65,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         case 0: return pam::reply::none();
         case 1: return pam::reply::refuse(pam::failure::cancelled);
         case 2: throw std::runtime_error("handler failure");
-        case 3: return pam::reply::answer(std::string(static_cast<std::size_t>(in.byte()) * 3, 'x'));
+        case 3:
+            return pam::reply::answer(std::string(static_cast<std::size_t>(in.byte()) * 3, 'x'));
         default: return pam::reply::answer(in.bytes(in.byte()));  // may hold NULs
         }
     });
@@ -90,7 +91,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (int i = 0; i < count; ++i) {
         if (resp[i].resp_retcode != 0) breach();
         if (resp[i].resp != nullptr && std::strlen(resp[i].resp) >= PAM_MAX_RESP_SIZE) breach();
-        bool prompt = pam::is_prompt_style(static_cast<pam::style>(pointers[static_cast<std::size_t>(i)]->msg_style));
+        bool prompt = pam::is_prompt_style(
+            static_cast<pam::style>(pointers[static_cast<std::size_t>(i)]->msg_style));
         if (prompt && resp[i].resp == nullptr) breach();
         std::free(resp[i].resp);  // as libpam does
     }

@@ -15,8 +15,8 @@
 
 #include <fcntl.h>
 #include <stdlib.h>
-#include <termios.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 namespace pam = handoff::pam;
@@ -78,7 +78,8 @@ struct answer_with {
 TEST_CASE("answers fill one calloc'ed array indexed like the messages") {
     int calls = 0;
     pam::conversation conv(answer_with{"pw", &calls});
-    messages m{{PAM_TEXT_INFO, "hello"}, {PAM_PROMPT_ECHO_OFF, "Password: "},
+    messages m{{PAM_TEXT_INFO, "hello"},
+               {PAM_PROMPT_ECHO_OFF, "Password: "},
                {PAM_PROMPT_ECHO_ON, "Login: "}};
     ::pam_response* resp = untouched;
     std::size_t allocations = 0;
@@ -262,7 +263,8 @@ TEST_CASE("a handler that throws bad_alloc gives PAM_BUF_ERR") {
 TEST_CASE("a refusal fails the whole call and wipes the answers made before it") {
     int asked = 0;
     pam::conversation conv([&](const pam::message&) {
-        return ++asked < 3 ? pam::reply::answer("secret") : pam::reply::refuse(pam::failure::cancelled);
+        return ++asked < 3 ? pam::reply::answer("secret")
+                           : pam::reply::refuse(pam::failure::cancelled);
     });
     messages m{{PAM_PROMPT_ECHO_OFF, "a"}, {PAM_PROMPT_ECHO_OFF, "b"}, {PAM_PROMPT_ECHO_OFF, "c"}};
     ::pam_response* resp = untouched;
@@ -283,15 +285,15 @@ TEST_CASE("an answer of PAM_MAX_RESP_SIZE bytes is refused, one byte less is acc
     CHECK_FALSE(r.has_answer());
     CHECK(r.error() == pam::failure::answer_too_long);
 
-    pam::conversation conv([&](const pam::message&) { return pam::reply::answer(std::string_view(too_long)); });
+    pam::conversation conv(
+        [&](const pam::message&) { return pam::reply::answer(std::string_view(too_long)); });
     messages m{{PAM_PROMPT_ECHO_ON, "q"}};
     expect_refused(conv, m, pam::failure::answer_too_long);
 }
 
 TEST_CASE("an answer with an embedded NUL is refused, never truncated") {
-    pam::conversation conv([](const pam::message&) {
-        return pam::reply::answer(std::string_view("pass\0word", 9));
-    });
+    pam::conversation conv(
+        [](const pam::message&) { return pam::reply::answer(std::string_view("pass\0word", 9)); });
     messages m{{PAM_PROMPT_ECHO_OFF, "q"}};
     expect_refused(conv, m, pam::failure::answer_has_nul);
 }
@@ -305,7 +307,9 @@ TEST_CASE("a prompt left without an answer is a conversation error") {
 TEST_CASE("every allocation failure gives PAM_BUF_ERR, frees all and wipes secrets") {
     int calls = 0;
     pam::conversation conv(answer_with{"topsecret", &calls});
-    messages m{{PAM_PROMPT_ECHO_OFF, "a"}, {PAM_TEXT_INFO, "i"}, {PAM_PROMPT_ECHO_OFF, "b"},
+    messages m{{PAM_PROMPT_ECHO_OFF, "a"},
+               {PAM_TEXT_INFO, "i"},
+               {PAM_PROMPT_ECHO_OFF, "b"},
                {PAM_PROMPT_ECHO_ON, "c"}};
     std::size_t points = 0;
     for (std::size_t k = 1; k < 20; ++k) {
@@ -337,7 +341,8 @@ TEST_CASE("every allocation failure gives PAM_BUF_ERR, frees all and wipes secre
 TEST_CASE("a prepared secret_string is handed over without another allocation") {
     handoff::secret_string prepared = *handoff::secret_string::try_from("prepared");
     const char* buffer = prepared.c_str();
-    pam::conversation conv([&](const pam::message&) { return pam::reply::answer(std::move(prepared)); });
+    pam::conversation conv(
+        [&](const pam::message&) { return pam::reply::answer(std::move(prepared)); });
     messages m{{PAM_PROMPT_ECHO_OFF, "q"}};
     ::pam_response* resp = nullptr;
     {
@@ -492,7 +497,8 @@ TEST_CASE("terminal reads one answer per line and consumes nothing past it") {
     CHECK(std::string_view(shown) == "A: B: ");
 }
 
-TEST_CASE("terminal refuses an overlong line and drains it, so the next prompt gets the next line") {
+TEST_CASE(
+    "terminal refuses an overlong line and drains it, so the next prompt gets the next line") {
     pipe_pair input, prompts;
     input.write(std::string(700, 'z') + "\nnext\n");
     pam::conversation conv(terminal_on(input.read_end, prompts.write_end));

@@ -151,7 +151,8 @@ TEST_CASE("chauthtok changes the password and the new one authenticates") {
     std::string passdb = build_dir() + "/passdb_matrix_chpw_cpp";
     std::ofstream(passdb) << "carol:old-pw:matrix_chpw_cpp\n";
     {
-        pam::transaction tx("matrix_chpw_cpp", "carol", pam::scripted({"old-pw", "new-pw", "new-pw"}));
+        pam::transaction tx("matrix_chpw_cpp", "carol",
+                            pam::scripted({"old-pw", "new-pw", "new-pw"}));
         REQUIRE(tx.chauthtok().ok());
     }
     pam::transaction with_new("matrix_chpw_cpp", "carol", pam::scripted({"new-pw"}));

@@ -39,9 +39,11 @@ void* __wrap_calloc(std::size_t n, std::size_t size) {
 void* __wrap_realloc(void* old, std::size_t bytes) {
     if (!counting) return __real_realloc(old, bytes);
     if (handoff_test::should_fail()) return nullptr;
-    std::size_t old_bytes = old == nullptr ? static_cast<std::size_t>(-1) : handoff_test::forget(old);
+    std::size_t old_bytes =
+        old == nullptr ? static_cast<std::size_t>(-1) : handoff_test::forget(old);
     void* p = __real_realloc(old, bytes);
-    if (p == nullptr && old_bytes != static_cast<std::size_t>(-1)) handoff_test::remember(old, old_bytes);
+    if (p == nullptr && old_bytes != static_cast<std::size_t>(-1))
+        handoff_test::remember(old, old_bytes);
     if (p != nullptr) handoff_test::remember(p, bytes);
     return p;
 }
