@@ -159,7 +159,8 @@ public:
         return r;
     }
     static reply answer(const char* text) noexcept {
-        return text == nullptr ? refuse(failure::refused) : answer(std::string_view(text));
+        if (text == nullptr) return refuse(failure::refused);
+        return answer(std::string_view(text));
     }
 
     // Takes the secret's buffer as it is: no copy is made.
