@@ -144,6 +144,7 @@ constexpr bool checked_multiply(std::size_t n, std::size_t size, std::size_t& ou
 
 template <class T>
 void* as_void(T* p) noexcept {
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast): free() takes void*, also for const T
     return const_cast<void*>(static_cast<const volatile void*>(p));
 }
 
@@ -508,6 +509,7 @@ public:
     // array and frees nothing.
     static malloc_array adopt(T* p, std::size_t n) noexcept {
         std::size_t bytes = 0;
+        // NOLINTNEXTLINE(bugprone-sizeof-expression): T is the element, a pointer for owns_pointees
         if (p == nullptr || n == 0 || !detail::checked_multiply(n, sizeof(T), bytes)) {
             if (p != nullptr && n == 0) detail::release_to<Domain>(p);
             return malloc_array();
@@ -769,6 +771,8 @@ public:
         return c_string_list(slots::adopt(list, count + 1), count);
     }
 
+    // argv-style C APIs take char** and do not write through it.
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast): see above
     char** get() const noexcept { return const_cast<char**>(slots_.data()); }
     std::size_t size() const noexcept { return count_; }
     bool empty() const noexcept { return count_ == 0; }
@@ -787,6 +791,8 @@ public:
         count_ = 0;
     }
 
+    c_string_list(const c_string_list&) = delete;
+    c_string_list& operator=(const c_string_list&) = delete;
     c_string_list(c_string_list&& other) noexcept
         : slots_(std::move(other.slots_)), count_(std::exchange(other.count_, 0)) {}
     c_string_list& operator=(c_string_list&& other) noexcept {
@@ -794,6 +800,7 @@ public:
         count_ = std::exchange(other.count_, 0);
         return *this;
     }
+    ~c_string_list() = default;
 
 private:
     c_string_list(slots s, std::size_t count) noexcept : slots_(std::move(s)), count_(count) {}
@@ -1084,6 +1091,7 @@ public:
     operator Pointer*() const noexcept { return std::addressof(p_); }
     template <class P = Pointer, std::enable_if_t<!std::is_same_v<P, void*>, int> = 0>
     operator void**() const noexcept {
+        // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): a C API's void** out-param
         return reinterpret_cast<void**>(std::addressof(p_));
     }
 
@@ -1112,6 +1120,7 @@ public:
     operator Pointer*() const noexcept { return std::addressof(p_); }
     template <class P = Pointer, std::enable_if_t<!std::is_same_v<P, void*>, int> = 0>
     operator void**() const noexcept {
+        // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): a C API's void** out-param
         return reinterpret_cast<void**>(std::addressof(p_));
     }
 

@@ -58,9 +58,11 @@ public:
     virtual ::pam_conv c_conv() noexcept = 0;
 
 protected:
+    // NOLINTBEGIN(cppcoreguidelines-non-private-member-variables-in-classes): converse()'s state
     failure last_failure_ = failure::none;
     std::exception_ptr exception_;
     bool in_handler_ = false;
+    // NOLINTEND(cppcoreguidelines-non-private-member-variables-in-classes)
 
     // The pam_conv(3) contract, shared by every handler type. `call` runs the
     // handler over the batch and fills the replies.
@@ -359,6 +361,8 @@ class scripted {
 public:
     explicit scripted(std::vector<std::string> answers, bool echo = false)
         : answers_(std::move(answers)), echo_(echo) {}
+    scripted(const scripted&) = delete;
+    scripted& operator=(const scripted&) = delete;
     scripted(scripted&&) noexcept = default;
     scripted& operator=(scripted&&) noexcept = default;
     ~scripted() {

@@ -43,9 +43,8 @@ struct terminal_options {
 // errors to stderr.
 class terminal {
 public:
-    explicit terminal(terminal_options options = {}) : options_(options) {
-        in_fd_ = options_.input_fd;
-        prompt_fd_ = options_.prompt_fd;
+    explicit terminal(terminal_options options = {})
+        : options_(options), in_fd_(options.input_fd), prompt_fd_(options.prompt_fd) {
         if (in_fd_ < 0) {
             bool want_tty = options_.input == terminal_options::input_source::tty ||
                             (options_.input == terminal_options::input_source::automatic &&
@@ -57,6 +56,8 @@ public:
         }
         if (prompt_fd_ < 0) prompt_fd_ = tty_fd_ >= 0 ? tty_fd_ : STDERR_FILENO;
     }
+    terminal(const terminal&) = delete;
+    terminal& operator=(const terminal&) = delete;
     terminal(terminal&& other) noexcept
         : options_(other.options_),
           tty_fd_(std::exchange(other.tty_fd_, -1)),

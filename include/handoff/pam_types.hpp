@@ -237,21 +237,27 @@ namespace detail {
 // messages: a call with one message pays for one reply, not PAM_MAX_NUM_MSG.
 union reply_slot {
     reply value;
-    reply_slot() noexcept {}
-    ~reply_slot() {}
+    // reply_slots constructs and destroys `value`; `= default` would be deleted here.
+    reply_slot() noexcept {}  // NOLINT(modernize-use-equals-default): see above
+    ~reply_slot() {}          // NOLINT(modernize-use-equals-default): see above
+    reply_slot(const reply_slot&) = delete;
+    reply_slot& operator=(const reply_slot&) = delete;
 };
 
 // Constructs the first n slots and destroys them on every path out.
 class reply_slots {
 public:
     explicit reply_slots(std::size_t n) noexcept : n_(n) {
+        // NOLINTNEXTLINE(cppcoreguidelines-pro-type-union-access): the slots are storage
         for (std::size_t i = 0; i < n_; ++i) ::new (&slots_[i].value) reply();
     }
     reply_slots(const reply_slots&) = delete;
     reply_slots& operator=(const reply_slots&) = delete;
     ~reply_slots() {
+        // NOLINTNEXTLINE(cppcoreguidelines-pro-type-union-access): the first n_ are constructed
         for (std::size_t i = 0; i < n_; ++i) slots_[i].value.~reply();
     }
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-union-access): i < n_, a constructed slot
     reply& operator[](std::size_t i) noexcept { return slots_[i].value; }
     reply_slot* data() noexcept { return slots_; }
 
@@ -266,6 +272,7 @@ class reply_batch {
 public:
     reply_batch(detail::reply_slot* r, std::size_t n) noexcept : replies_(r), n_(n) {}
     std::size_t size() const noexcept { return n_; }
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-union-access): i < n_, a constructed slot
     reply& operator[](std::size_t i) noexcept { return replies_[i].value; }
 
 private:
