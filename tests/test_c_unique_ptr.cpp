@@ -24,6 +24,7 @@ static_assert(sizeof(handoff::c_unique_ptr<int>) == sizeof(int*));
 static_assert(sizeof(handoff::c_unique_ptr<char, tracked>) == sizeof(char*));
 static_assert(sizeof(handoff::c_unique_ptr<char[]>) == sizeof(char*));
 static_assert(sizeof(handoff::secure_c_string<>) == sizeof(char*));
+// NOLINTNEXTLINE(bugprone-sizeof-expression): the size of a pointer is the point
 static_assert(sizeof(handoff::secure_c_unique_ptr<point>) == sizeof(point*));
 static_assert(!std::is_copy_constructible_v<handoff::c_unique_ptr<int>>);
 static_assert(std::is_nothrow_move_constructible_v<handoff::c_unique_ptr<int>>);

@@ -163,7 +163,7 @@ TEST_CASE("release hands the buffer off and the array becomes empty") {
     handoff_test::reset_state();
     auto a = *int_array::try_zeroed(4);
     int* raw = std::move(a).release();
-    CHECK(a.empty());
+    CHECK(a.empty());  // NOLINT(bugprone-use-after-move): the moved-from state is specified
     CHECK(a.data() == nullptr);
     CHECK(state().live_count == 1);
     tracked::deallocate(raw);
@@ -176,7 +176,7 @@ TEST_CASE("release_with_size hands pointer and length off together") {
     auto out = std::move(a).release_with_size();
     CHECK(out.size == 6);
     CHECK(out.data != nullptr);
-    CHECK(a.size() == 0);
+    CHECK(a.size() == 0);  // NOLINT(bugprone-use-after-move): the moved-from state is specified
     tracked::deallocate(out.data);
     CHECK(state().live_count == 0);
 }
@@ -212,7 +212,7 @@ TEST_CASE("move assignment frees what the target held") {
     auto b = *int_array::try_zeroed(3);
     a = std::move(b);
     CHECK(a.size() == 3);
-    CHECK(b.empty());
+    CHECK(b.empty());  // NOLINT(bugprone-use-after-move): the moved-from state is specified
     CHECK(state().live_count == 1);
 }
 

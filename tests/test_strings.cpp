@@ -143,6 +143,7 @@ TEST_CASE("c_string_list release hands off strings and array") {
     handoff_test::reset_state();
     auto list = *tracked_list::try_from({"one"});
     char** raw = std::move(list).release();
+    // NOLINTNEXTLINE(bugprone-use-after-move): the moved-from state is specified
     CHECK(list.get() == nullptr);
     CHECK(list.size() == 0);
     CHECK(state().live_count == 2);

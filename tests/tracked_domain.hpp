@@ -16,7 +16,7 @@ struct tracked_state {
         void* p;
         std::size_t bytes;
     };
-    block live[max_live];
+    block live[max_live]{};
     std::size_t live_count = 0;
     std::size_t allocations = 0;  // successful and failed attempts
     std::size_t fail_at = 0;      // 1-based attempt to fail; 0 = never

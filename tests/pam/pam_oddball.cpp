@@ -87,6 +87,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t* pamh, int, int argc, const char
     if (is(mode, "too_many")) {
         std::vector<pam_message> m(PAM_MAX_NUM_MSG + 1, pam_message{PAM_PROMPT_ECHO_ON, "q"});
         std::vector<const pam_message*> p;
+        p.reserve(m.size());
         for (const pam_message& each : m) p.push_back(&each);
         return expect_refusal(pamh, static_cast<int>(p.size()), p.data());
     }

@@ -14,7 +14,6 @@
 #include <vector>
 
 #include <fcntl.h>
-#include <stdlib.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -46,6 +45,8 @@ void free_like_libpam(::pam_response* r, int n) {
     std::free(r);
 }
 
+// A sentinel address, compared and never dereferenced.
+// NOLINTNEXTLINE(cppcoreguidelines-*-global-variables,cppcoreguidelines-pro-type-reinterpret-cast)
 ::pam_response* const untouched = reinterpret_cast<::pam_response*>(0x1);
 
 template <class Conv>
@@ -138,6 +139,7 @@ TEST_CASE("the maximum message count is accepted") {
     pam::conversation conv(answer_with{"x", &calls});
     std::vector<::pam_message> storage(PAM_MAX_NUM_MSG, ::pam_message{PAM_PROMPT_ECHO_ON, "q"});
     std::vector<const ::pam_message*> ptrs;
+    ptrs.reserve(storage.size());
     for (const auto& s : storage) ptrs.push_back(&s);
     ::pam_response* resp = nullptr;
     REQUIRE(call(conv, PAM_MAX_NUM_MSG, ptrs.data(), &resp) == PAM_SUCCESS);
@@ -398,6 +400,7 @@ TEST_CASE("a radio prompt is answered like an echo-on prompt") {
 
 TEST_CASE("a binary prompt reaches the handler as a packet and the ready handlers refuse it") {
     static const unsigned char packet[] = {0, 0, 0, 6, 1, 0};
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): pam_message.msg is char*
     const char* raw = reinterpret_cast<const char*>(packet);
     const void* seen = nullptr;
     pam::conversation conv([&](const pam::message& m) {
@@ -464,6 +467,8 @@ struct pipe_pair {
         if (read_end >= 0) ::close(read_end);
         if (write_end >= 0) ::close(write_end);
     }
+    pipe_pair(const pipe_pair&) = delete;
+    pipe_pair& operator=(const pipe_pair&) = delete;
     void write(std::string_view s) const {
         REQUIRE(::write(write_end, s.data(), s.size()) == static_cast<ssize_t>(s.size()));
     }
@@ -557,10 +562,9 @@ TEST_CASE("terminal in non-interactive mode fails prompts but still shows info")
 namespace {
 // A pseudo-terminal: the test types on master, the conversation reads slave.
 struct pty_pair {
-    int master = -1;
+    int master = ::posix_openpt(O_RDWR | O_NOCTTY);
     int slave = -1;
     pty_pair() {
-        master = ::posix_openpt(O_RDWR | O_NOCTTY);
         REQUIRE(master >= 0);
         REQUIRE(::grantpt(master) == 0);
         REQUIRE(::unlockpt(master) == 0);

@@ -3,8 +3,9 @@
 #include <cstring>
 
 namespace {
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): malloc has no context
 bool counting = false;
-}
+}  // namespace
 
 namespace wrapped {
 armed::armed(std::size_t fail_at) noexcept {
@@ -15,6 +16,8 @@ armed::armed(std::size_t fail_at) noexcept {
 armed::~armed() { counting = false; }
 }  // namespace wrapped
 
+// The names are the ones ld's --wrap looks for.
+// NOLINTBEGIN(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp)
 extern "C" {
 
 void* __wrap_malloc(std::size_t bytes) {
@@ -56,3 +59,4 @@ void __wrap_free(void* p) {
 }
 
 }  // extern "C"
+// NOLINTEND(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp)
