@@ -22,6 +22,8 @@ using sqlite_string = handoff::c_unique_ptr<char, sqlite_domain>;
 // A SQL function greet(name) whose result text is built in sqlite's domain and
 // handed over with sqlite3_free as its destructor.
 void greet(sqlite3_context* ctx, int, sqlite3_value** argv) {
+    // sqlite3 returns UTF-8 text as unsigned char.
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): see above
     const char* name = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
     std::string text = std::string("hello, ") + (name != nullptr ? name : "nobody");
     handoff::result<sqlite_string> copy = handoff::try_c_strdup<sqlite_domain>(text);
@@ -48,6 +50,7 @@ int main() {
     // sqlite3 takes ownership and frees with sqlite3_free, even if binding fails.
     if (sqlite3_bind_text(stmt.get(), 1, name->release(), 5, sqlite3_free) != SQLITE_OK) return 1;
     if (sqlite3_step(stmt.get()) != SQLITE_ROW) return 1;
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): UTF-8 as unsigned char
     const char* out = reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), 0));
     std::printf("%s\n", out);
     // Everything sqlite3 allocated is back once the statement and db are closed.

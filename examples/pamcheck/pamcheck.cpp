@@ -30,6 +30,8 @@ constexpr int exit_ok = 0;
 constexpr int exit_failed = 1;
 constexpr int exit_usage = 255;
 
+// Set once from argv[0] in main, read by every message.
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): see above
 const char* program = "pamcheck";
 
 struct operation {
@@ -425,12 +427,12 @@ int run(const options& opt) {
             return exit_failed;
         }
         std::printf("%s: %s\n", program, success_line(op.name));
-        std::fflush(stdout);
+        static_cast<void>(std::fflush(stdout));  // the exit status reports the result
         if (op.name == "open_session" && opt.print_env) {
             for (std::string_view var : tx.getenvlist()) {
                 std::printf("%.*s\n", static_cast<int>(var.size()), var.data());
             }
-            std::fflush(stdout);
+            static_cast<void>(std::fflush(stdout));  // the exit status reports the result
         }
     }
     return exit_ok;
