@@ -2,22 +2,53 @@
 """Counts Meson test results across build directories.
 
 usage: testlog_summary.py [--failed-builds N] TESTLOG.json...
+       testlog_summary.py --show-suite SUITE TESTLOG.json
 
 Reads Meson's testlog JSON files (one JSON object per line) and prints one
 line "N passed, N failed" (", N skipped" when any were skipped). Builds that
 failed before their tests ran are passed in with --failed-builds and counted
 as failed, so a broken configuration can never look like a green run.
 Exits 1 when anything failed or when no test ran at all.
+
+--show-suite prints what each test of SUITE wrote (its figures), indented,
+at most SHOW_LINES lines a test; it prints nothing when the suite did not run.
 """
 import json
 import sys
 
 PASSED = {"OK", "EXPECTEDFAIL"}
 SKIPPED = {"SKIP"}
+SHOW_LINES = 40
+
+
+def show_suite(suite, path):
+    """Prints the output of every test named "project:SUITE / name" in path."""
+    try:
+        f = open(path)
+    except OSError:
+        return 0
+    with f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            test = json.loads(line)
+            name = test.get("name", "")
+            if (":" + suite + " / ") not in name:
+                continue
+            print("    %s: %s" % (name.split(" / ", 1)[1], test.get("result")))
+            out = ((test.get("stdout") or "") + (test.get("stderr") or "")).rstrip("\n").splitlines()
+            for text in out[:SHOW_LINES]:
+                print("      " + text)
+            if len(out) > SHOW_LINES:
+                print("      ... %d more lines in %s" % (len(out) - SHOW_LINES, path))
+    return 0
 
 
 def main(argv):
     args = argv[1:]
+    if args[:1] == ["--show-suite"]:
+        return show_suite(args[1], args[2])
     failed_builds = 0
     if args[:1] == ["--failed-builds"]:
         failed_builds = int(args[1])
