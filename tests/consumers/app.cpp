@@ -1,4 +1,5 @@
-// A consumer of the core header: builds a reply array the C way and frees it.
+// A consumer of the core header (handoff::handoff, handoff.pc, dependency
+// 'handoff', or handoff.hpp vendored alone): builds C strings the C way.
 #include <handoff/handoff.hpp>
 
 #include <cstdio>
@@ -7,6 +8,7 @@
 int main() {
     auto words = handoff::c_string_list<>::from({"vendored", "or", "installed"});
     auto copy = handoff::c_strdup("works");
+    // run.py compares the version with the one of the source it built from.
     std::printf("handoff %s: %s %zu\n", HANDOFF_VERSION, copy.get(), words.size());
     return words.size() == 3 && std::strcmp(copy.get(), "works") == 0 ? 0 : 1;
 }
