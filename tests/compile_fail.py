@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Compile-fail test: the control build must compile and the bad one must not.
 
-usage: compile_fail.py SOURCE REGEX -- COMPILER [ARGS...]
+usage: compile_fail.py SOURCE REGEX [--first-error] -- COMPILER [ARGS...]
 
 SOURCE compiles as is (the control); with -DHANDOFF_EXPECT_FAIL it must fail,
 and the compiler's diagnostics must match REGEX, so a test cannot pass because
-of an unrelated error such as a missing include path.
+of an unrelated error such as a missing include path. With --first-error the
+first error the compiler reports must match: the library's own message must
+come before any error from deeper inside the header.
 """
 import os
 import re
@@ -26,6 +28,9 @@ def compile_source(cmd, source, extra):
 
 
 def main(argv):
+    first_only = len(argv) > 3 and argv[3] == "--first-error"
+    if first_only:
+        argv = argv[:3] + argv[4:]
     if len(argv) < 5 or argv[3] != "--":
         print(__doc__)
         return 2
@@ -41,6 +46,11 @@ def main(argv):
     if not re.search(pattern, out):
         print("compile failed, but not with /%s/:\n%s" % (pattern, out))
         return 1
+    if first_only:
+        errors = [line for line in out.splitlines() if re.search(r"\berror\b", line)]
+        if not errors or not re.search(pattern, errors[0]):
+            print("the first error does not match /%s/:\n%s" % (pattern, out))
+            return 1
     print("failed as expected: " + next(
         (line for line in out.splitlines() if re.search(pattern, line)), ""))
     return 0

@@ -150,3 +150,38 @@ TEST_CASE("every try_make_c_unique failure point ends with zero live allocations
         [](std::size_t live) { CHECK(live == 0); });
     CHECK(points == 1);
 }
+
+TEST_CASE("c_unique_ptr<void> owns a C block of no stated type") {
+    handoff_test::reset_state();
+    {
+        void* block = tracked::allocate(32);
+        REQUIRE(block != nullptr);
+        auto owner = handoff::adopt<tracked>(block);
+        static_assert(std::is_same_v<decltype(owner), handoff::c_unique_ptr<void, tracked>>);
+        CHECK(owner.get() == block);
+        static_assert(sizeof(owner) == sizeof(void*));
+    }
+    CHECK(state().live_count == 0);
+    CHECK(state().frees == 1);
+}
+
+TEST_CASE("c_unique_ptr<void> adopts malloc memory in the libc domain") {
+    auto owner = handoff::adopt<handoff::libc>(std::malloc(8));
+    REQUIRE(owner);
+    std::memset(owner.get(), 0, 8);
+}
+
+TEST_CASE("raw pointers carry no domain: the boundary the documentation states") {
+    // Owners of different domains never convert into each other ...
+    CHECK_FALSE(
+        std::is_convertible_v<handoff::c_unique_ptr<char, tracked>&&, handoff::c_unique_ptr<char>>);
+    CHECK_FALSE(std::is_constructible_v<handoff::c_unique_ptr<char>,
+                                        handoff::c_unique_ptr<char, tracked>&&>);
+    CHECK_FALSE(std::is_convertible_v<handoff::c_unique_ptr<char, tracked>&&,
+                                      handoff::secure_c_string<handoff::libc>>);
+    // ... a plain string becomes a secure one only in its own domain ...
+    CHECK(std::is_convertible_v<handoff::c_unique_ptr<char, tracked>&&,
+                                handoff::secure_c_string<tracked>>);
+    // ... but a released T* is just a pointer: adopt's Safety paragraph applies.
+    CHECK(std::is_constructible_v<handoff::c_unique_ptr<char>, char*>);
+}

@@ -312,3 +312,71 @@ TEST_CASE("span views the elements") {
     CHECK(s.size() == 3);
 }
 #endif
+
+namespace {
+// Trivially copyable but not trivial: default member initialisers.
+struct with_defaults {
+    int id = 7;
+    const char* name = "unnamed";
+};
+}  // namespace
+
+TEST_CASE("copied_from takes trivially copyable types that are not trivial") {
+    handoff_test::reset_state();
+    const std::string_view words[] = {"one", "two"};
+    auto views = handoff::malloc_array<std::string_view, tracked>::try_copied_from(words, 2);
+    REQUIRE(views);
+    CHECK((*views)[1] == "two");
+    const with_defaults records[] = {with_defaults{}, with_defaults{9, "nine"}};
+    auto copies = handoff::malloc_array<with_defaults, tracked>::try_copied_from(records, 2);
+    REQUIRE(copies);
+    CHECK((*copies)[0].id == 7);
+    CHECK(std::string_view((*copies)[1].name) == "nine");
+}
+
+TEST_CASE("copied_from refuses a NULL source with a count and allocates nothing") {
+    handoff_test::reset_state();
+    auto a = int_array::try_copied_from(nullptr, 3);
+    CHECK(a.error() == errc::null_pointer);
+    CHECK(state().allocations == 0);
+}
+
+TEST_CASE("copied_from refuses a count whose byte size overflows") {
+    int one = 1;
+    auto a = int_array::try_copied_from(&one, huge_count());
+    CHECK(a.error() == errc::too_large);
+}
+
+TEST_CASE("an array assigned a copy of its own middle keeps the right elements") {
+    handoff_test::reset_state();
+    const int source[] = {1, 2, 3, 4, 5};
+    auto a = *int_array::try_copied_from(source, 5);
+    a = *int_array::try_copied_from(a.data() + 1, 3);  // the source lies inside a
+    REQUIRE(a.size() == 3);
+    CHECK(a[0] == 2);
+    CHECK(a[2] == 4);
+    CHECK(state().live_count == 1);
+}
+
+TEST_CASE("self-move leaves an array as it was") {
+    handoff_test::reset_state();
+    auto a = *int_array::try_zeroed(3);
+    a[2] = 9;
+    int_array& alias = a;
+    a = std::move(alias);
+    CHECK(a.size() == 3);
+    CHECK(a[2] == 9);
+    CHECK(state().live_count == 1);
+}
+
+TEST_CASE("resizing to zero and back gives zeroed elements and owns no block between") {
+    handoff_test::reset_state();
+    auto a = *int_array::try_zeroed(4);
+    a[0] = 5;
+    REQUIRE(a.try_resize(0) == errc::ok);
+    CHECK(a.data() == nullptr);
+    CHECK(state().live_count == 0);
+    REQUIRE(a.try_resize(3) == errc::ok);
+    CHECK(a[0] == 0);
+    CHECK(state().live_count == 1);
+}

@@ -137,3 +137,127 @@ TEST_CASE("handoff::out_ptr is std::out_ptr exactly when the library has it") {
     MESSAGE("standard library without std::out_ptr: the C++17 fallback is what runs");
 #endif
 }
+
+TEST_CASE("out_ptr on a raw pointer empties it first and stores the result") {
+    handoff_test::reset_state();
+    char* raw = reinterpret_cast<char*>(0x1);  // a stale value the call must not see kept
+    CHECK(fail_without_writing(handoff::out_ptr(raw)) == -1);
+    CHECK(raw == nullptr);
+    REQUIRE(make_greeting(handoff::out_ptr(raw)) == 0);
+    REQUIRE(raw != nullptr);
+    CHECK(std::strcmp(raw, "hello") == 0);
+    tracked::deallocate(raw);
+    CHECK(state().live_count == 0);
+}
+
+TEST_CASE("inout_ptr on a raw pointer passes it in and takes the result, NULL included") {
+    handoff_test::reset_state();
+    char* raw = handoff::try_c_strdup<tracked>("hello")->release();
+    REQUIRE(append_world(handoff::inout_ptr(raw)) == 0);
+    CHECK(std::strcmp(raw, "hello world") == 0);
+    REQUIRE(consume_and_clear(handoff::inout_ptr(raw)) == 0);
+    CHECK(raw == nullptr);  // LWG 3897: a raw pointer is updated to NULL too
+    CHECK(state().live_count == 0);
+}
+
+TEST_CASE("out_ptr on a raw pointer converts to void**") {
+    handoff_test::reset_state();
+    char* raw = nullptr;
+    REQUIRE(write_void(handoff::out_ptr(raw)) == 0);
+    CHECK(raw != nullptr);
+    tracked::deallocate(raw);
+}
+
+TEST_CASE("out_ptr fills a c_unique_ptr<void>") {
+    handoff_test::reset_state();
+    handoff::c_unique_ptr<void, tracked> block;
+    REQUIRE(write_void(handoff::out_ptr(block)) == 0);
+    CHECK(block != nullptr);
+    block.reset();
+    CHECK(state().live_count == 0);
+}
+
+namespace {
+using int_array = handoff::malloc_array<int, tracked>;
+using string_array = handoff::malloc_array<char*, tracked, handoff::owns_pointees>;
+
+// The (T** out, size_t* count) shape: the length is written through a pointer.
+int get_numbers(int** out, std::size_t* count, std::size_t n) {
+    if (n == 0) {
+        *out = nullptr;
+        *count = 0;
+        return 0;
+    }
+    auto made = int_array::try_zeroed(n);
+    if (!made) return -1;
+    for (std::size_t i = 0; i < n; ++i) (*made)[i] = static_cast<int>(i * 10);
+    *out = std::move(*made).release();
+    *count = n;
+    return 0;
+}
+
+// The scandir shape: the length is the return value, -1 on failure.
+int list_words(char*** out, bool fail_after_writing) {
+    auto made = string_array::try_zeroed(2);
+    if (!made) return -1;
+    (*made)[0] = handoff::try_c_strdup<tracked>("one")->release();
+    (*made)[1] = handoff::try_c_strdup<tracked>("two")->release();
+    if (fail_after_writing) {
+        made->reset();
+        *out = static_cast<char**>(tracked::allocate(sizeof(char*)));  // a stray block
+        return -1;
+    }
+    *out = std::move(*made).release();
+    return 2;
+}
+}  // namespace
+
+TEST_CASE("out_array fills a malloc_array from a call that writes its length") {
+    handoff_test::reset_state();
+    auto numbers = *int_array::try_zeroed(1);  // emptied by out_array before the call
+    std::size_t n = 0;
+    REQUIRE(get_numbers(handoff::out_array(numbers, n), &n, 4) == 0);
+    REQUIRE(numbers.size() == 4);
+    CHECK(numbers[3] == 30);
+    CHECK(state().live_count == 1);
+}
+
+TEST_CASE("out_array with a zero length and NULL leaves the array empty") {
+    auto numbers = *int_array::try_zeroed(2);
+    std::size_t n = 99;
+    REQUIRE(get_numbers(handoff::out_array(numbers, n), &n, 0) == 0);
+    CHECK(numbers.empty());
+    CHECK(numbers.data() == nullptr);
+}
+
+TEST_CASE("out_array fills a malloc_array from a call that returns its length") {
+    handoff_test::reset_state();
+    string_array words;
+    int count = 0;
+    count = list_words(handoff::out_array(words, count), false);
+    REQUIRE(count == 2);
+    REQUIRE(words.size() == 2);
+    CHECK(std::strcmp(words[1], "two") == 0);
+    words.reset();
+    CHECK(state().live_count == 0);
+}
+
+TEST_CASE("out_array frees a block written by a call that then failed") {
+    handoff_test::reset_state();
+    string_array words;
+    int count = 0;
+    count = list_words(handoff::out_array(words, count), true);
+    CHECK(count == -1);
+    CHECK(words.empty());
+    CHECK(state().live_count == 0);
+}
+
+TEST_CASE("out_array with scandir") {
+    using entries = handoff::malloc_array<dirent*, handoff::libc, handoff::owns_pointees>;
+    entries list;
+    int n = 0;
+    n = ::scandir(".", handoff::out_array(list, n), nullptr, ::alphasort);
+    REQUIRE(n >= 2);
+    CHECK(list.size() == static_cast<std::size_t>(n));
+    CHECK(std::strcmp(list[0]->d_name, ".") == 0);
+}

@@ -207,3 +207,62 @@ TEST_CASE("secret_string throwing append reports allocation failure") {
     CHECK(s.empty());
 }
 #endif
+
+TEST_CASE("secret_string appends a view of itself when the buffer must grow") {
+    handoff_test::reset_state();
+    auto s = *tracked_secret::try_from("0123456789abcde");  // 15 bytes: the buffer is full
+    REQUIRE(s.size() == s.capacity());
+    REQUIRE(s.try_append(s.view()) == errc::ok);
+    CHECK(s.view() == "0123456789abcde0123456789abcde");
+    CHECK(s.c_str()[s.size()] == '\0');
+    CHECK(state().frees_nonzero == 0);  // the old buffer was still wiped
+}
+
+TEST_CASE("secret_string appends a part of itself that overlaps where it writes") {
+    auto s = *tracked_secret::try_from("abc");
+    REQUIRE(s.try_reserve(64) == errc::ok);
+    // A view running past the content into the zeroed spare capacity.
+    std::string_view overlapping(s.c_str() + 1, 6);
+    REQUIRE(s.try_append(overlapping) == errc::ok);
+    CHECK(s.view() == std::string_view("abcbc\0\0\0\0", 9));
+    REQUIRE(s.try_append(s.view().substr(0, 2)) == errc::ok);
+    CHECK(s.view().substr(9) == "ab");
+}
+
+TEST_CASE("secret_string grows from a view of itself at every failure point") {
+    std::size_t points = handoff_test::for_each_allocation_failure(
+        [](std::size_t) {
+            auto made = tracked_secret::try_from("0123456789abcde");
+            if (!made) return;
+            tracked_secret s = std::move(*made);
+            for (int round = 0; round < 3; ++round) {
+                std::string before(s.view());
+                errc e = s.try_append(s.view());
+                if (e != errc::ok) {
+                    CHECK(e == errc::out_of_memory);
+                    CHECK(s.view() == before);
+                    return;
+                }
+                CHECK(s.view() == before + before);
+            }
+        },
+        [](std::size_t live) { CHECK(live == 0); });
+    CHECK(points == 4);
+    CHECK(state().frees_nonzero == 0);
+}
+
+TEST_CASE("a plain C string becomes a secure one of the same domain without a copy") {
+    handoff_test::reset_state();
+    auto plain = *handoff::try_c_strdup<tracked>("pin");
+    char* where = plain.get();
+    handoff::secure_c_string<tracked> secure = std::move(plain);
+    CHECK(secure.get() == where);
+    CHECK(plain.get() == nullptr);
+    secure.reset();
+    CHECK(state().frees_all_zero == 1);
+}
+
+TEST_CASE("secure_c_strdup refuses a NULL C string") {
+    auto s = handoff::try_secure_c_strdup<tracked>(static_cast<const char*>(nullptr));
+    CHECK(s.error() == errc::null_pointer);
+}

@@ -175,3 +175,62 @@ TEST_CASE("c_string_list cleans up at every failure point") {
         [](std::size_t live) { CHECK(live == 0); });
     CHECK(points == 4);
 }
+
+TEST_CASE("c_strdup refuses a NULL C string with null_pointer instead of calling strlen") {
+    handoff_test::reset_state();
+    const char* missing = nullptr;  // what getenv returns for an unset variable
+    auto s = handoff::try_c_strdup<tracked>(missing);
+    CHECK(s.error() == errc::null_pointer);
+    CHECK(s->get() == nullptr);
+    CHECK(handoff::c_strdup_raw(missing) == nullptr);
+    CHECK(state().allocations == 0);
+}
+
+TEST_CASE("c_string_list refuses a NULL C string in a range and frees the rest") {
+    handoff_test::reset_state();
+    std::vector<const char*> args = {"first", nullptr, "third"};
+    auto list = tracked_list::try_from(args);
+    CHECK(list.error() == errc::null_pointer);
+    CHECK(list->get() == nullptr);
+    CHECK(state().live_count == 0);
+}
+
+TEST_CASE("c_string_list refuses a NULL C string in a braced list") {
+    handoff_test::reset_state();
+    const char* missing = nullptr;
+    auto list = tracked_list::try_from({"first", missing});
+    CHECK(list.error() == errc::null_pointer);
+    CHECK(state().live_count == 0);
+}
+
+TEST_CASE("c_string_list takes C strings, std::string and std::string_view in one braced list") {
+    std::string owned = "owned";
+    std::string_view viewed = "viewed";
+    char mutable_text[] = "mutable";
+    char* raw = mutable_text;
+    auto list = tracked_list::try_from({"literal", owned, viewed, raw});
+    REQUIRE(list);
+    CHECK(list->size() == 4);
+    CHECK((*list)[1] == "owned");
+    CHECK((*list)[3] == "mutable");
+}
+
+TEST_CASE("c_string_list rebuilt from its own strings keeps them") {
+    handoff_test::reset_state();
+    auto list = *tracked_list::try_from({"a", "bb", "ccc"});
+    list = *tracked_list::try_from(list);  // a range of views into list itself
+    REQUIRE(list.size() == 3);
+    CHECK(list[2] == "ccc");
+    CHECK(state().live_count == 4);
+    tracked_list& alias = list;
+    list = std::move(alias);  // self-move keeps it
+    CHECK(list.size() == 3);
+    CHECK(list[0] == "a");
+}
+
+#if HANDOFF_HAS_EXCEPTIONS
+TEST_CASE("from throws invalid_argument for a NULL C string") {
+    std::vector<const char*> args = {nullptr};
+    CHECK_THROWS_AS(handoff::c_string_list<>::from(args), std::invalid_argument);
+}
+#endif

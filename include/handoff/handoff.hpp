@@ -8,10 +8,18 @@
 //   1. configuration and errors      (errc, result<T>)
 //   2. allocation domains            (libc, allocator_domain, deleter_domain)
 //   3. c_unique_ptr                  (one object or an adopted C pointer)
-//   4. malloc_array                  (pointer + length, element policies)
+//   4. malloc_array, malloc_vector   (pointer + length, element policies; growth)
 //   5. C strings                     (c_strdup, c_string_list)
 //   6. secrets                       (secure_wipe, secure_c_string, secret_string)
-//   7. out-parameters                (out_ptr, inout_ptr)
+//   7. out-parameters                (out_ptr, inout_ptr, out_array)
+//
+// What the types check, and what they cannot. Every owner names its domain in
+// its type, so moving or assigning an owner into an owner of another domain, or
+// passing it to a function whose parameter names another domain, does not
+// compile. A raw pointer carries no domain: memory that leaves an owner as a T*
+// (get(), release()) or enters one as a T* (adopt(), reset(p), a pointer
+// constructor) is checked by nobody, which is why each of those calls has a
+// Safety paragraph.
 #ifndef HANDOFF_HANDOFF_HPP
 #define HANDOFF_HANDOFF_HPP
 
@@ -67,19 +75,34 @@
 #define HANDOFF_MALLOC_FREED_BY(dealloc)
 #endif
 
+// Clang warns when a reference or pointer returned by an accessor outlives the
+// object (or the temporary) it points into. Other compilers ignore it.
+#if defined(__has_cpp_attribute)
+#if __has_cpp_attribute(clang::lifetimebound)
+#define HANDOFF_LIFETIMEBOUND [[clang::lifetimebound]]
+#endif
+#endif
+#ifndef HANDOFF_LIFETIMEBOUND
+#define HANDOFF_LIFETIMEBOUND
+#endif
+
 namespace handoff {
 
 // ===========================================================================
 // 1. Configuration and errors
 // ===========================================================================
 
-// Why a non-throwing factory failed. The throwing forms map these to
-// std::bad_alloc, std::length_error and std::invalid_argument.
-enum class errc : unsigned char {
+// Why a non-throwing operation failed. [[nodiscard]]: every function that
+// returns an errc (try_resize, try_append, ...) warns when its result is
+// ignored. The throwing forms map these to std::bad_alloc, std::length_error,
+// std::invalid_argument and std::logic_error.
+enum class [[nodiscard]] errc : unsigned char{
     ok = 0,
     out_of_memory,  // the domain's allocator returned NULL
     too_large,      // n * sizeof(T) (or a length + 1) does not fit in size_t
     embedded_nul,   // a string to become a C string contains '\0'
+    null_pointer,   // a NULL C string, or a NULL source with a non-zero count
+    no_value,       // a result<T> was built from errc::ok: a success needs a value
 };
 
 constexpr const char* to_string(errc e) noexcept {
@@ -88,31 +111,70 @@ constexpr const char* to_string(errc e) noexcept {
     case errc::out_of_memory: return "out of memory";
     case errc::too_large: return "size overflows size_t";
     case errc::embedded_nul: return "embedded NUL in a C string";
+    case errc::null_pointer: return "NULL where a string or data was required";
+    case errc::no_value: return "result built from errc::ok without a value";
     }
     return "unknown handoff error";
 }
 
+// Clang refuses `return errc::ok;` into a result<T> at compile time.
+#if defined(__clang__) && defined(__has_attribute)
+#if __has_attribute(diagnose_if)
+#define HANDOFF_REFUSE_OK(e)                                                          \
+    __attribute__((diagnose_if(e == ::handoff::errc::ok,                              \
+                               "handoff: a result<T> cannot be built from errc::ok; " \
+                               "a success needs a value",                             \
+                               "error")))
+#endif
+#endif
+#ifndef HANDOFF_REFUSE_OK
+#define HANDOFF_REFUSE_OK(e)
+#endif
+
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wgcc-compat"  // diagnose_if is Clang's own
+#endif
+
 // What every try_ factory returns: an owner (empty on failure) and the reason.
 // The owner types are all cheap to default-construct, so no optional is needed.
+//
+// Success comes only from a value. A result built from an errc is a failure;
+// built from errc::ok it is refused: a compile error with Clang when the
+// errc is a constant, and with every compiler a failure whose error() is
+// errc::no_value.
+//
+// `*r` on an lvalue gives a reference to the owner; on an rvalue (a temporary
+// such as `*try_from(...)`) it gives the owner itself, moved out, so a range-for
+// over `*make()` iterates a live object and nothing dangles.
 template <class T>
 class [[nodiscard]] result {
+    static_assert(std::is_nothrow_move_constructible_v<T>,
+                  "handoff: result<T> holds owners, which move without throwing");
+
 public:
     result(T value) noexcept : value_(std::move(value)) {}
-    result(errc error) noexcept : error_(error) {}
+    result(errc error) noexcept HANDOFF_REFUSE_OK(error)
+        : error_(error == errc::ok ? errc::no_value : error) {}
 
     explicit operator bool() const noexcept { return error_ == errc::ok; }
     errc error() const noexcept { return error_; }
 
-    T& operator*() & noexcept { return value_; }
-    const T& operator*() const& noexcept { return value_; }
-    T&& operator*() && noexcept { return std::move(value_); }
-    T* operator->() noexcept { return &value_; }
-    const T* operator->() const noexcept { return &value_; }
+    T& operator*() & noexcept HANDOFF_LIFETIMEBOUND { return value_; }
+    const T& operator*() const& noexcept HANDOFF_LIFETIMEBOUND { return value_; }
+    T operator*() && noexcept { return std::move(value_); }
+    const T& operator*() const&& = delete;  // would dangle: take the result by value
+    T* operator->() noexcept HANDOFF_LIFETIMEBOUND { return &value_; }
+    const T* operator->() const noexcept HANDOFF_LIFETIMEBOUND { return &value_; }
 
 private:
     T value_{};
     errc error_ = errc::ok;
 };
+
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#endif
 
 namespace detail {
 
@@ -121,8 +183,12 @@ namespace detail {
     switch (e) {
     case errc::too_large: throw std::length_error("handoff: size overflows size_t");
     case errc::embedded_nul: throw std::invalid_argument("handoff: embedded NUL in a C string");
-    case errc::out_of_memory:
-    case errc::ok: break;
+    case errc::null_pointer:
+        throw std::invalid_argument("handoff: NULL where a string or data was required");
+    case errc::ok:
+    case errc::no_value:
+        throw std::logic_error("handoff: result built from errc::ok without a value");
+    case errc::out_of_memory: break;
     }
     throw std::bad_alloc();
 }
@@ -190,26 +256,18 @@ void* call_allocator(Fn fn, std::size_t bytes) noexcept {
     return fn(static_cast<Size>(bytes));
 }
 
-template <class Fn>
-struct first_arg;
+// The size parameter of an allocator, deduced from a call rather than named in
+// a template argument: GCC warns (-Wignored-attributes, an error under
+// -Werror) when a function type that carries attributes, such as g_malloc's
+// malloc and alloc_size, becomes a template argument.
 template <class R, class A, class... Rest>
-struct first_arg<R (*)(A, Rest...)> {
-    using type = A;
-};
+A first_parameter(R (*)(A, Rest...));
 template <class R, class A, class... Rest>
-struct first_arg<R (*)(A, Rest...) noexcept> {
-    using type = A;
-};
-template <class Fn>
-struct second_arg;
+A first_parameter(R (*)(A, Rest...) noexcept);
 template <class R, class A, class B>
-struct second_arg<R (*)(A, B)> {
-    using type = B;
-};
+B second_parameter(R (*)(A, B));
 template <class R, class A, class B>
-struct second_arg<R (*)(A, B) noexcept> {
-    using type = B;
-};
+B second_parameter(R (*)(A, B) noexcept);
 
 }  // namespace detail
 
@@ -218,12 +276,15 @@ struct second_arg<R (*)(A, B) noexcept> {
 //                                                   sqlite3_realloc64, 8>;
 // Alloc(size) and Free(ptr) are required; Realloc(ptr, size) is optional
 // (nullptr when the library has none). Alignment is what Alloc guarantees.
+// They must be functions: allocators that are function-pointer variables
+// (libxml2's xmlMalloc, changed by xmlMemSetup) need a domain written by hand
+// whose members call them (docs/domains.md).
 template <auto Alloc, auto Free, auto Realloc = nullptr,
           std::size_t Alignment = alignof(std::max_align_t)>
 struct allocator_domain {
     static constexpr std::size_t alignment = Alignment;
     static void* allocate(std::size_t bytes) noexcept {
-        using size_type = typename detail::first_arg<decltype(Alloc)>::type;
+        using size_type = decltype(detail::first_parameter(Alloc));
         return detail::call_allocator<size_type>(
             [](size_type n) noexcept { return static_cast<void*>(Alloc(n)); }, bytes);
     }
@@ -232,7 +293,7 @@ struct allocator_domain {
     }
     template <auto R = Realloc, std::enable_if_t<!std::is_null_pointer_v<decltype(R)>, int> = 0>
     static void* reallocate(void* p, std::size_t bytes) noexcept {
-        using size_type = typename detail::second_arg<decltype(R)>::type;
+        using size_type = decltype(detail::second_parameter(R));
         return detail::call_allocator<size_type>(
             [p](size_type n) noexcept { return static_cast<void*>(R(p, n)); }, bytes);
     }
@@ -277,15 +338,32 @@ template <class D>
 struct domain_alignment<D, std::void_t<decltype(D::alignment)>>
     : std::integral_constant<std::size_t, D::alignment> {};
 
+// What every allocating factory requires. A class, not a function, so that
+// `check_allocatable<D, T>();` at the top of a factory is checked as soon as
+// the factory is instantiated: these messages come first, before any error the
+// rest of the body would produce (such as "no member named allocate").
 template <class D, class T>
-constexpr void check_allocatable() noexcept {
+struct check_allocatable {
     static_assert(can_allocate<D>::value,
                   "handoff: this domain only releases memory; it cannot allocate");
-    static_assert(std::is_trivially_destructible_v<T>,
+    static_assert(!std::is_void_v<T>,
+                  "handoff: allocate an object type; own a C void* with adopt<Domain>()");
+    static_assert(std::is_void_v<T> || std::is_trivially_destructible_v<T>,
                   "handoff: memory that C frees must hold trivially destructible types");
-    static_assert(alignof(T) <= domain_alignment<D>::value,
+    static_assert(alignof(std::conditional_t<std::is_void_v<T>, char, T>) <=
+                      domain_alignment<D>::value,
                   "handoff: the domain's allocator does not align enough for this type");
-}
+    constexpr check_allocatable() noexcept = default;
+};
+
+// All-zero bytes are the value-initialised T: what zeroed() and the zero tail
+// of a growth produce. Not for member pointers, whose null value on the
+// Itanium ABI is -1, not zero bytes. (A class holding a member pointer cannot
+// be detected; see docs/api.md.)
+template <class T>
+constexpr bool zero_bytes_are_value_v = !std::is_member_pointer_v<std::remove_all_extents_t<T>> &&
+                                        (std::is_trivially_default_constructible_v<T> ||
+                                         std::is_pointer_v<T> || std::is_arithmetic_v<T>);
 
 template <class D>
 void* allocate_zeroed(std::size_t n, std::size_t size) noexcept {
@@ -324,9 +402,11 @@ struct domain_deleter {
     using element_type = std::remove_extent_t<T>;
     // disjunction, not ||: a deleter-only domain may own an incomplete type
     // (sqlite3, FILE), whose destructibility must not even be asked about.
-    static_assert(std::disjunction<std::negation<detail::can_allocate<Domain>>,
-                                   std::is_trivially_destructible<element_type>>::value,
-                  "handoff: memory that C frees must hold trivially destructible types");
+    // void is allowed: c_unique_ptr<void, D> owns a C block of no stated type.
+    static_assert(
+        std::disjunction<std::negation<detail::can_allocate<Domain>>, std::is_void<element_type>,
+                         std::is_trivially_destructible<element_type>>::value,
+        "handoff: memory that C frees must hold trivially destructible types");
 
     void operator()(element_type* p) const noexcept { detail::release_to<Domain>(p); }
 };
@@ -411,13 +491,7 @@ struct secret_bytes {
 
 struct owns_secret_strings;  // defined with the secrets, below
 
-namespace detail {
-template <class T>
-constexpr bool zeroed_is_valid_v =
-    std::is_trivially_default_constructible_v<T> || std::is_pointer_v<T> || std::is_arithmetic_v<T>;
-}
-
-void secure_wipe(void* p, std::size_t bytes) noexcept;
+inline void secure_wipe(void* p, std::size_t bytes) noexcept;
 
 // Pointer + length of memory allocated in Domain.
 //
@@ -429,6 +503,9 @@ void secure_wipe(void* p, std::size_t bytes) noexcept;
 // then (for secret policies) wipes the buffer, then frees it with Domain.
 template <class T, class Domain = libc, class Elements = no_ownership>
 class malloc_array {
+    static_assert(detail::can_allocate<Domain>::value,
+                  "handoff: malloc_array needs a domain that can allocate and free; a "
+                  "deleter-only domain cannot (own a C array with c_unique_ptr<T[], Domain>)");
     static_assert(std::is_trivially_destructible_v<T>,
                   "handoff: memory that C frees must hold trivially destructible types");
     static_assert(!std::is_const_v<T>, "handoff: malloc_array elements must be mutable");
@@ -467,8 +544,9 @@ public:
     // n elements, all bytes zero (calloc). n == 0 gives an empty array.
     static result<malloc_array> try_zeroed(std::size_t n) noexcept {
         detail::check_allocatable<Domain, T>();
-        static_assert(detail::zeroed_is_valid_v<T>,
-                      "handoff: zeroed() needs a trivially default-constructible type");
+        static_assert(detail::zero_bytes_are_value_v<T>,
+                      "handoff: zeroed() needs a type whose value is all zero bytes: trivially "
+                      "default-constructible, and not a member pointer (its null is not zero)");
         std::size_t bytes = 0;
         if (!detail::checked_multiply(n, sizeof(T), bytes)) return errc::too_large;
         if (n == 0) return malloc_array();
@@ -490,16 +568,25 @@ public:
         return malloc_array(static_cast<T*>(raw), n);
     }
 
-    // A copy of [first, first + n).
+    // A copy of [first, first + n). The source may lie inside another array or
+    // inside the one being assigned to (`a = *A::try_copied_from(a.data() + 1,
+    // 2)`): the copy is complete before anything is freed. A NULL first with
+    // n != 0 is refused (errc::null_pointer).
     static result<malloc_array> try_copied_from(const T* first, std::size_t n) noexcept {
+        detail::check_allocatable<Domain, T>();
         static_assert(std::is_trivially_copyable_v<T>,
-                      "handoff: copied_from() needs a trivially copyable type");
+                      "handoff: copied_from() copies bytes: it needs a trivially copyable type");
         static_assert(
             std::is_same_v<Elements, no_ownership> || std::is_same_v<Elements, secret_bytes>,
             "handoff: copying elements that own memory would free them twice");
-        result<malloc_array> r = try_uninitialized(n);
-        if (r && n != 0) std::memcpy(static_cast<void*>(r->data_), first, n * sizeof(T));
-        return r;
+        std::size_t bytes = 0;
+        if (!detail::checked_multiply(n, sizeof(T), bytes)) return errc::too_large;
+        if (n == 0) return malloc_array();
+        if (first == nullptr) return errc::null_pointer;
+        void* raw = Domain::allocate(bytes);
+        if (raw == nullptr) return errc::out_of_memory;
+        std::memcpy(raw, static_cast<const void*>(first), bytes);
+        return malloc_array(static_cast<T*>(raw), n);
     }
 
     // Takes ownership of n elements at p.
@@ -529,16 +616,16 @@ public:
 
     // --- access --------------------------------------------------------------
 
-    T* data() noexcept { return data_; }
-    const T* data() const noexcept { return data_; }
+    T* data() noexcept HANDOFF_LIFETIMEBOUND { return data_; }
+    const T* data() const noexcept HANDOFF_LIFETIMEBOUND { return data_; }
     std::size_t size() const noexcept { return size_; }
     std::size_t size_bytes() const noexcept { return size_ * sizeof(T); }
     bool empty() const noexcept { return size_ == 0; }
     explicit operator bool() const noexcept { return data_ != nullptr; }
 
     // Unchecked, like std::vector::operator[].
-    T& operator[](std::size_t i) noexcept { return data_[i]; }
-    const T& operator[](std::size_t i) const noexcept { return data_[i]; }
+    T& operator[](std::size_t i) noexcept HANDOFF_LIFETIMEBOUND { return data_[i]; }
+    const T& operator[](std::size_t i) const noexcept HANDOFF_LIFETIMEBOUND { return data_[i]; }
 
     iterator begin() noexcept { return data_; }
     iterator end() noexcept { return data_ + size_; }
@@ -546,8 +633,8 @@ public:
     const_iterator end() const noexcept { return data_ + size_; }
 
 #if defined(__cpp_lib_span) && __cpp_lib_span >= 202002L
-    std::span<T> span() noexcept { return {data_, size_}; }
-    std::span<const T> span() const noexcept { return {data_, size_}; }
+    std::span<T> span() noexcept HANDOFF_LIFETIMEBOUND { return {data_, size_}; }
+    std::span<const T> span() const noexcept HANDOFF_LIFETIMEBOUND { return {data_, size_}; }
 #endif
 
     // --- growth --------------------------------------------------------------
@@ -558,7 +645,15 @@ public:
     // frees the buffer. Growing goes through the domain's realloc; on failure
     // nothing changes. Secret policies never realloc: they copy into a new
     // buffer and wipe the old one, so no stray copy of a secret is left behind.
+    // Elements move as bytes (realloc, memcpy), so T must be trivially
+    // copyable. O(n); for one element at a time, malloc_vector is amortised O(1).
     errc try_resize(std::size_t n) noexcept {
+        static_assert(std::is_trivially_copyable_v<T>,
+                      "handoff: resize() moves elements with realloc/memcpy: T must be "
+                      "trivially copyable");
+        static_assert(detail::zero_bytes_are_value_v<T>,
+                      "handoff: resize() zeroes new elements: T's value must be all zero bytes "
+                      "(trivially default-constructible, not a member pointer)");
         if (n == size_) return errc::ok;
         if (n == 0) {
             destroy();
@@ -649,6 +744,335 @@ private:
     std::size_t size_ = 0;
 };
 
+// A growable array in Domain: pointer + length + capacity, with amortised
+// O(1) push_back, for building an array of unknown length (lines read one by
+// one) that goes to C as pointer + length. The companion of malloc_array,
+// which stays exactly pointer + length.
+//
+// Invariants: capacity() == 0 exactly when data() == nullptr; size() <=
+// capacity(); capacity() * sizeof(T) fits in size_t; the bytes of the spare
+// capacity [size(), capacity()) are always zero, so no stale element or
+// secret is ever kept there and growth never reads indeterminate bytes. The
+// element policy releases each element when it leaves the vector (pop_back,
+// shrinking resize, clear, reset, destruction), never after a hand-off.
+// Elements move as bytes (realloc, memcpy): T must be trivially copyable, and
+// its value-initialised value all zero bytes.
+//
+// Hand-off: release_with_size() gives the block as it is (capacity may exceed
+// size; C's free() needs no size); to_array() trims it to size() when it can
+// and gives a malloc_array. Either way an empty vector hands over NULL (its
+// spare block is freed), the zero-length policy of malloc_array.
+template <class T, class Domain = libc, class Elements = no_ownership>
+class malloc_vector {
+    static_assert(detail::can_allocate<Domain>::value,
+                  "handoff: malloc_vector needs a domain that can allocate and free");
+    static_assert(std::is_trivially_destructible_v<T>,
+                  "handoff: memory that C frees must hold trivially destructible types");
+    static_assert(!std::is_const_v<T>, "handoff: malloc_vector elements must be mutable");
+    static_assert(std::is_trivially_copyable_v<T>,
+                  "handoff: malloc_vector moves elements with realloc/memcpy: T must be "
+                  "trivially copyable");
+    static_assert(detail::zero_bytes_are_value_v<T>,
+                  "handoff: malloc_vector zeroes new elements: T's value must be all zero bytes "
+                  "(trivially default-constructible, not a member pointer)");
+    static_assert(alignof(T) <= detail::domain_alignment<Domain>::value,
+                  "handoff: the domain's allocator does not align enough for this type");
+
+public:
+    using value_type = T;
+    using size_type = std::size_t;
+    using iterator = T*;
+    using const_iterator = const T*;
+    using domain_type = Domain;
+    using element_policy = Elements;
+    using array_type = malloc_array<T, Domain, Elements>;
+    using released = typename array_type::released;
+
+    constexpr malloc_vector() noexcept = default;
+    malloc_vector(const malloc_vector&) = delete;
+    malloc_vector& operator=(const malloc_vector&) = delete;
+    malloc_vector(malloc_vector&& other) noexcept
+        : data_(std::exchange(other.data_, nullptr)),
+          size_(std::exchange(other.size_, 0)),
+          capacity_(std::exchange(other.capacity_, 0)) {}
+    malloc_vector& operator=(malloc_vector&& other) noexcept {
+        if (this != &other) {
+            destroy();
+            data_ = std::exchange(other.data_, nullptr);
+            size_ = std::exchange(other.size_, 0);
+            capacity_ = std::exchange(other.capacity_, 0);
+        }
+        return *this;
+    }
+    ~malloc_vector() { destroy(); }
+
+    // --- factories -----------------------------------------------------------
+
+    // An empty vector with room for n elements (none allocated when n == 0).
+    static result<malloc_vector> try_with_capacity(std::size_t n) noexcept {
+        malloc_vector v;
+        errc e = v.try_reserve(n);
+        if (e != errc::ok) return e;
+        return v;
+    }
+
+    // Takes a malloc_array's block and elements; capacity() == size().
+    static malloc_vector from_array(array_type&& array) noexcept {
+        released r = std::move(array).release_with_size();
+        malloc_vector v;
+        v.data_ = r.data;
+        v.size_ = r.size;
+        v.capacity_ = r.size;
+        return v;
+    }
+
+#if HANDOFF_HAS_EXCEPTIONS
+    static malloc_vector with_capacity(std::size_t n) {
+        return detail::value_or_throw(try_with_capacity(n));
+    }
+#endif
+
+    // --- access --------------------------------------------------------------
+
+    T* data() noexcept HANDOFF_LIFETIMEBOUND { return data_; }
+    const T* data() const noexcept HANDOFF_LIFETIMEBOUND { return data_; }
+    std::size_t size() const noexcept { return size_; }
+    std::size_t capacity() const noexcept { return capacity_; }
+    bool empty() const noexcept { return size_ == 0; }
+
+    // Unchecked, like std::vector::operator[].
+    T& operator[](std::size_t i) noexcept HANDOFF_LIFETIMEBOUND { return data_[i]; }
+    const T& operator[](std::size_t i) const noexcept HANDOFF_LIFETIMEBOUND { return data_[i]; }
+
+    iterator begin() noexcept { return data_; }
+    iterator end() noexcept { return data_ + size_; }
+    const_iterator begin() const noexcept { return data_; }
+    const_iterator end() const noexcept { return data_ + size_; }
+
+#if defined(__cpp_lib_span) && __cpp_lib_span >= 202002L
+    std::span<T> span() noexcept HANDOFF_LIFETIMEBOUND { return {data_, size_}; }
+    std::span<const T> span() const noexcept HANDOFF_LIFETIMEBOUND { return {data_, size_}; }
+#endif
+
+    // --- growth --------------------------------------------------------------
+    //
+    // On failure (out_of_memory, too_large) nothing changes, and an element
+    // offered to try_push_back stays the caller's.
+
+    // Room for at least n elements.
+    errc try_reserve(std::size_t n) noexcept {
+        if (n <= capacity_) return errc::ok;
+        if (n > max_elements()) return errc::too_large;
+        return reallocate(n);
+    }
+
+    // Appends one element. With an owning policy the vector owns it once this
+    // returns errc::ok. `value` may be an element of this vector.
+    errc try_push_back(const T& value) noexcept {
+        T copy = value;  // before growth can move or free the element it names
+        if (size_ == capacity_) {
+            errc e = grow_for(1);
+            if (e != errc::ok) return e;
+        }
+        std::memcpy(static_cast<void*>(data_ + size_), &copy, sizeof(T));
+        ++size_;
+        return errc::ok;
+    }
+
+    // Appends a copy of [first, first + n), which may lie inside this vector
+    // (`v.try_append(v.data(), v.size())` doubles it). Not for owning
+    // policies: the copies would be freed twice. A NULL first with n != 0 is
+    // refused (errc::null_pointer).
+    errc try_append(const T* first, std::size_t n) noexcept {
+        static_assert(
+            std::is_same_v<Elements, no_ownership> || std::is_same_v<Elements, secret_bytes>,
+            "handoff: copying elements that own memory would free them twice");
+        if (n == 0) return errc::ok;
+        if (first == nullptr) return errc::null_pointer;
+        if (n > capacity_ - size_) {
+            // Growth may free the source: remember where it is in this block.
+            // (Addresses compared as integers: < between unrelated pointers
+            // is unspecified, and <functional>'s std::less costs every user.)
+            std::uintptr_t from = reinterpret_cast<std::uintptr_t>(first);
+            std::uintptr_t base = reinterpret_cast<std::uintptr_t>(data_);
+            bool inside = data_ != nullptr && from >= base && from - base < capacity_ * sizeof(T);
+            std::size_t offset = inside ? (from - base) / sizeof(T) : 0;
+            errc e = grow_for(n);
+            if (e != errc::ok) return e;
+            if (inside) first = data_ + offset;
+        }
+        std::memmove(static_cast<void*>(data_ + size_), static_cast<const void*>(first),
+                     n * sizeof(T));
+        size_ += n;
+        return errc::ok;
+    }
+
+    // Changes the length: new elements are zero; shrinking releases the
+    // dropped elements and keeps the capacity (it never fails).
+    errc try_resize(std::size_t n) noexcept {
+        if (n <= size_) {
+            drop_from(n);
+            return errc::ok;
+        }
+        if (n > capacity_) {
+            errc e = grow_for(n - size_);
+            if (e != errc::ok) return e;
+        }
+        size_ = n;  // the spare capacity is already zero
+        return errc::ok;
+    }
+
+#if HANDOFF_HAS_EXCEPTIONS
+    void reserve(std::size_t n) { check(try_reserve(n)); }
+    void push_back(const T& value) { check(try_push_back(value)); }
+    void append(const T* first, std::size_t n) { check(try_append(first, n)); }
+    void resize(std::size_t n) { check(try_resize(n)); }
+#endif
+
+    // Releases the last element (nothing when empty).
+    void pop_back() noexcept {
+        if (size_ != 0) drop_from(size_ - 1);
+    }
+
+    // Releases every element; the block is kept for reuse.
+    void clear() noexcept { drop_from(0); }
+
+    // Gives the spare capacity back when the domain can (best effort, never
+    // fails); an empty vector frees its block.
+    void shrink_to_fit() noexcept {
+        if (size_ == 0) {
+            destroy();
+        } else if (capacity_ > size_) {
+            (void)reallocate(size_);  // on failure the larger block is kept
+        }
+    }
+
+    // --- hand-off ------------------------------------------------------------
+
+    // Gives pointer and length away; the block is not trimmed (capacity() may
+    // exceed size(); its spare bytes are zero). An empty vector frees its block
+    // and gives {NULL, 0}.
+    [[nodiscard]] released release_with_size() && noexcept {
+        if (size_ == 0) {
+            destroy();
+            return released{nullptr, 0};
+        }
+        released out{data_, size_};
+        data_ = nullptr;
+        size_ = 0;
+        capacity_ = 0;
+        return out;
+    }
+
+    // Gives the pointer away, as release_with_size() does.
+    [[nodiscard]] T* release() && noexcept { return std::move(*this).release_with_size().data; }
+
+    // The elements as a malloc_array, trimmed to size() through the domain's
+    // realloc when it has one and the policy is not secret (otherwise, or if
+    // the trim fails, the block keeps its zero spare bytes: C frees it just the
+    // same). Never fails; the vector becomes empty.
+    [[nodiscard]] array_type to_array() && noexcept {
+        if (size_ == 0) {
+            destroy();
+            return array_type();
+        }
+        if constexpr (!Elements::wipe_buffer && detail::can_reallocate<Domain>::value) {
+            if (capacity_ > size_) {
+                void* raw = Domain::reallocate(static_cast<void*>(data_), size_ * sizeof(T));
+                if (raw != nullptr) data_ = static_cast<T*>(raw);
+            }
+        }
+        std::size_t n = std::exchange(size_, 0);
+        capacity_ = 0;
+        return array_type::adopt(std::exchange(data_, nullptr), n);
+    }
+
+    // Frees everything now; the vector becomes empty.
+    void reset() noexcept { destroy(); }
+
+private:
+    static constexpr std::size_t max_elements() noexcept {
+        return std::numeric_limits<std::size_t>::max() / sizeof(T);
+    }
+
+#if HANDOFF_HAS_EXCEPTIONS
+    static void check(errc e) {
+        if (e != errc::ok) detail::throw_error(e);
+    }
+#endif
+
+    // Room for `more` elements past size(), doubling so that a run of
+    // push_back is amortised O(1).
+    errc grow_for(std::size_t more) noexcept {
+        if (more > max_elements() - size_) return errc::too_large;
+        std::size_t needed = size_ + more;
+        if (needed <= capacity_) return errc::ok;
+        std::size_t doubled = capacity_ > max_elements() / 2 ? max_elements() : capacity_ * 2;
+        std::size_t target = needed > doubled ? needed : doubled;
+        if (target < 4) target = 4;
+        if (target > max_elements()) target = max_elements();
+        return reallocate(target);
+    }
+
+    // Moves the elements into a block of exactly n >= size() elements whose
+    // bytes past size() are zero. Secret policies and domains without realloc
+    // allocate, copy and free (wiping first for secrets); nothing changes on
+    // failure.
+    errc reallocate(std::size_t n) noexcept {
+        const std::size_t bytes = n * sizeof(T);
+        const std::size_t kept = size_ * sizeof(T);
+        void* raw = nullptr;
+        if constexpr (Elements::wipe_buffer || !detail::can_reallocate<Domain>::value) {
+            raw = Domain::allocate(bytes);
+            if (raw == nullptr) return errc::out_of_memory;
+            if (kept != 0) std::memcpy(raw, static_cast<const void*>(data_), kept);
+            if (data_ != nullptr) {
+                if constexpr (Elements::wipe_buffer) secure_wipe(data_, kept);
+                Domain::deallocate(static_cast<void*>(data_));
+            }
+        } else {
+            raw = data_ == nullptr ? Domain::allocate(bytes)
+                                   : Domain::reallocate(static_cast<void*>(data_), bytes);
+            if (raw == nullptr) return errc::out_of_memory;
+        }
+        std::memset(static_cast<char*>(raw) + kept, 0, bytes - kept);
+        data_ = static_cast<T*>(raw);
+        capacity_ = n;
+        return errc::ok;
+    }
+
+    // Releases the elements from index n on and zeroes their bytes (a wipe for
+    // secret policies), keeping the spare capacity zero.
+    void drop_from(std::size_t n) noexcept {
+        if (n >= size_) return;
+        for (std::size_t i = n; i < size_; ++i) {
+            Elements::template release_element<Domain>(data_[i]);
+        }
+        if constexpr (Elements::wipe_buffer) {
+            secure_wipe(data_ + n, (size_ - n) * sizeof(T));
+        } else {
+            std::memset(static_cast<void*>(data_ + n), 0, (size_ - n) * sizeof(T));
+        }
+        size_ = n;
+    }
+
+    void destroy() noexcept {
+        if (data_ == nullptr) return;
+        for (std::size_t i = 0; i < size_; ++i) {
+            Elements::template release_element<Domain>(data_[i]);
+        }
+        if constexpr (Elements::wipe_buffer) secure_wipe(data_, size_ * sizeof(T));
+        Domain::deallocate(static_cast<void*>(data_));
+        data_ = nullptr;
+        size_ = 0;
+        capacity_ = 0;
+    }
+
+    T* data_ = nullptr;
+    std::size_t size_ = 0;
+    std::size_t capacity_ = 0;
+};
+
 // ===========================================================================
 // 5. C strings
 // ===========================================================================
@@ -669,22 +1093,61 @@ result<c_unique_ptr<char, Domain>> try_c_strdup(std::string_view sv) noexcept {
     return c_unique_ptr<char, Domain>(out);
 }
 
+// A C string, which may be NULL (getenv, a C struct's field): NULL is refused
+// (errc::null_pointer) instead of reaching strlen. Without this overload a
+// NULL const char* would become a std::string_view first, which is undefined.
+template <class Domain = libc>
+result<c_unique_ptr<char, Domain>> try_c_strdup(const char* s) noexcept {
+    if (s == nullptr) return errc::null_pointer;
+    return try_c_strdup<Domain>(std::string_view(s));
+}
+
 #if HANDOFF_HAS_EXCEPTIONS
-// Throwing form: std::invalid_argument (embedded NUL), std::length_error,
+// Throwing form: std::invalid_argument (embedded NUL, NULL), std::length_error,
 // std::bad_alloc.
 template <class Domain = libc>
 c_unique_ptr<char, Domain> c_strdup(std::string_view sv) {
     return detail::value_or_throw(try_c_strdup<Domain>(sv));
 }
+template <class Domain = libc>
+c_unique_ptr<char, Domain> c_strdup(const char* s) {
+    return detail::value_or_throw(try_c_strdup<Domain>(s));
+}
 #endif
 
 // For C code paths that want a raw pointer: malloc'ed copy of sv, or NULL on
-// allocation failure or embedded NUL. GCC pairs the result with free() and
-// warns (-Wmismatched-dealloc) when it reaches delete or another deallocator.
+// allocation failure or embedded NUL (or a NULL s). GCC pairs the result with
+// free() and warns (-Wmismatched-dealloc) when it reaches delete or another
+// deallocator.
 [[nodiscard]] HANDOFF_MALLOC_FREED_BY(free) inline char* c_strdup_raw(
     std::string_view sv) noexcept {
     return try_c_strdup<libc>(sv)->release();
 }
+[[nodiscard]] HANDOFF_MALLOC_FREED_BY(free) inline char* c_strdup_raw(const char* s) noexcept {
+    return try_c_strdup<libc>(s)->release();
+}
+
+namespace detail {
+// One element of a list of strings: a C string, which may be NULL (recorded,
+// never given to strlen), or anything a std::string_view is made from
+// (std::string, std::string_view).
+class string_arg {
+public:
+    string_arg(const char* s) noexcept
+        : view_(s == nullptr ? std::string_view() : std::string_view(s)), null_(s == nullptr) {}
+    template <class S, std::enable_if_t<std::is_constructible_v<std::string_view, const S&> &&
+                                            !std::is_convertible_v<const S&, const char*>,
+                                        int> = 0>
+    string_arg(const S& s) noexcept : view_(s) {}
+
+    bool is_null() const noexcept { return null_; }
+    std::string_view view() const noexcept { return view_; }
+
+private:
+    std::string_view view_;
+    bool null_ = false;
+};
+}  // namespace detail
 
 // A NULL-terminated array of C strings (argv, environ, pam_getenvlist): every
 // string and the array are freed with Domain.
@@ -728,8 +1191,13 @@ public:
 
     c_string_list() noexcept = default;
 
-    // Builds a list from any range of things convertible to std::string_view.
-    // All or nothing: on failure every string made so far is freed.
+    // Builds a list from a forward range (it is walked twice: to count, then
+    // to copy) whose elements are C strings (const char*, char*, arrays) or
+    // anything a std::string_view is made from. All or nothing: on failure
+    // every string made so far is freed. A NULL C string gives
+    // errc::null_pointer, a string holding '\0' errc::embedded_nul. The range
+    // may be this list's own strings (`l = L::from(l)`): the new list is
+    // complete before the old one is freed.
     template <class Range>
     static result<c_string_list> try_from(const Range& strings) noexcept {
         std::size_t count = 0;
@@ -739,24 +1207,30 @@ public:
         if (!made) return made.error();
         std::size_t i = 0;
         for (const auto& s : strings) {
-            result<c_unique_ptr<char, Domain>> copy = try_c_strdup<Domain>(std::string_view(s));
-            if (!copy) return copy.error();  // `made` frees the strings so far
+            detail::string_arg arg(s);
+            if (arg.is_null()) return errc::null_pointer;  // `made` frees the strings so far
+            result<c_unique_ptr<char, Domain>> copy = try_c_strdup<Domain>(arg.view());
+            if (!copy) return copy.error();
             (*made)[i++] = copy->release();
         }
         return c_string_list(std::move(*made), count);
     }
 
+    // From a braced list: literals, const char* (NULL refused), std::string,
+    // std::string_view.
     static result<c_string_list> try_from(
-        std::initializer_list<std::string_view> strings) noexcept {
-        return try_from<std::initializer_list<std::string_view>>(strings);
+        std::initializer_list<detail::string_arg> strings) noexcept {
+        return try_from<std::initializer_list<detail::string_arg>>(strings);
     }
 
 #if HANDOFF_HAS_EXCEPTIONS
+    // Throwing forms: std::invalid_argument (NULL, embedded NUL),
+    // std::length_error, std::bad_alloc.
     template <class Range>
     static c_string_list from(const Range& strings) {
         return detail::value_or_throw(try_from(strings));
     }
-    static c_string_list from(std::initializer_list<std::string_view> strings) {
+    static c_string_list from(std::initializer_list<detail::string_arg> strings) {
         return detail::value_or_throw(try_from(strings));
     }
 #endif
@@ -773,10 +1247,12 @@ public:
 
     // argv-style C APIs take char** and do not write through it.
     // NOLINTNEXTLINE(cppcoreguidelines-pro-type-const-cast): see above
-    char** get() const noexcept { return const_cast<char**>(slots_.data()); }
+    char** get() const noexcept HANDOFF_LIFETIMEBOUND { return const_cast<char**>(slots_.data()); }
     std::size_t size() const noexcept { return count_; }
     bool empty() const noexcept { return count_ == 0; }
-    std::string_view operator[](std::size_t i) const noexcept { return slots_[i]; }
+    std::string_view operator[](std::size_t i) const noexcept HANDOFF_LIFETIMEBOUND {
+        return slots_[i];
+    }
     iterator begin() const noexcept { return iterator(slots_.data()); }
     iterator end() const noexcept { return iterator(slots_.data() + count_); }
 
@@ -853,6 +1329,12 @@ struct owns_secret_strings {
 // Deleter that wipes a C string up to and including its NUL before freeing.
 template <class Domain>
 struct secure_string_deleter {
+    constexpr secure_string_deleter() noexcept = default;
+    // A plain C string of the same domain may become a secure one (it gains a
+    // wipe): `secure_c_string<D> s = std::move(plain);`. One of another domain
+    // cannot: its deleter does not convert.
+    constexpr secure_string_deleter(domain_deleter<char, Domain>) noexcept {}
+
     void operator()(char* p) const noexcept { owns_secret_strings::release_element<Domain>(p); }
 };
 
@@ -888,10 +1370,21 @@ result<secure_c_string<Domain>> try_secure_c_strdup(std::string_view sv) noexcep
     return secure_c_string<Domain>(plain->release());
 }
 
+// A C string that may be NULL: refused with errc::null_pointer.
+template <class Domain = libc>
+result<secure_c_string<Domain>> try_secure_c_strdup(const char* s) noexcept {
+    if (s == nullptr) return errc::null_pointer;
+    return try_secure_c_strdup<Domain>(std::string_view(s));
+}
+
 #if HANDOFF_HAS_EXCEPTIONS
 template <class Domain = libc>
 secure_c_string<Domain> secure_c_strdup(std::string_view sv) {
     return detail::value_or_throw(try_secure_c_strdup<Domain>(sv));
+}
+template <class Domain = libc>
+secure_c_string<Domain> secure_c_strdup(const char* s) {
+    return detail::value_or_throw(try_secure_c_strdup<Domain>(s));
 }
 #endif
 
@@ -942,6 +1435,9 @@ public:
         return errc::ok;
     }
 
+    // Appends sv, which may view this string itself (`s.append(s.view())`):
+    // when the buffer must grow, the bytes are copied into the new buffer
+    // before the old one is wiped and freed.
     errc try_append(std::string_view sv) noexcept {
         // LCOV_EXCL_START: no view or string is longer than memory, so no test gets here
         if (sv.size() > std::numeric_limits<std::size_t>::max() - 1 - size_) {
@@ -956,10 +1452,10 @@ public:
                 grown = needed;
             }
             // LCOV_EXCL_STOP
-            errc e = try_reserve(grown < 15 ? 15 : grown);
-            if (e != errc::ok) return e;
+            return grow_and_append(grown < 15 ? 15 : grown, sv);
         }
-        if (!sv.empty()) std::memcpy(data_ + size_, sv.data(), sv.size());
+        // In place: sv may overlap the spare capacity it is copied into.
+        if (!sv.empty()) std::memmove(data_ + size_, sv.data(), sv.size());
         size_ = needed;
         data_[size_] = '\0';
         return errc::ok;
@@ -995,11 +1491,13 @@ public:
         secure_wipe(data_ + size_, 1);
     }
 
-    std::string_view view() const noexcept {
+    std::string_view view() const noexcept HANDOFF_LIFETIMEBOUND {
         return data_ == nullptr ? std::string_view() : std::string_view(data_, size_);
     }
-    const char* c_str() const noexcept { return data_ == nullptr ? "" : data_; }
-    const char* data() const noexcept { return c_str(); }
+    const char* c_str() const noexcept HANDOFF_LIFETIMEBOUND {
+        return data_ == nullptr ? "" : data_;
+    }
+    const char* data() const noexcept HANDOFF_LIFETIMEBOUND { return c_str(); }
     std::size_t size() const noexcept { return size_; }
     std::size_t capacity() const noexcept { return capacity_; }
     bool empty() const noexcept { return size_ == 0; }
@@ -1018,6 +1516,22 @@ public:
     }
 
 private:
+    // A new buffer of `capacity` bytes holding the content and then sv; sv is
+    // read while the old buffer is still alive, whatever it views.
+    errc grow_and_append(std::size_t capacity, std::string_view sv) noexcept {
+        if (capacity == std::numeric_limits<std::size_t>::max()) return errc::too_large;
+        void* raw = detail::allocate_zeroed<Domain>(capacity + 1, 1);
+        if (raw == nullptr) return errc::out_of_memory;
+        char* fresh = static_cast<char*>(raw);
+        if (size_ != 0) std::memcpy(fresh, data_, size_);
+        if (!sv.empty()) std::memcpy(fresh + size_, sv.data(), sv.size());
+        destroy_buffer();
+        data_ = fresh;
+        capacity_ = capacity;
+        size_ += sv.size();
+        return errc::ok;
+    }
+
     void destroy_buffer() noexcept {
         if (data_ == nullptr) return;
         secure_wipe(data_, capacity_ + 1);
@@ -1044,14 +1558,16 @@ using secret_string = basic_secret_string<libc>;
 // For C functions that write an allocated pointer through T** (asprintf,
 // getaddrinfo, getline). With a standard library that has std::out_ptr and
 // std::inout_ptr (C++23), handoff::out_ptr / inout_ptr are those. Otherwise a
-// C++17 fallback with the C++23 semantics: out_ptr resets the owner first (LWG
-// 3734) and stores a non-NULL result; inout_ptr passes the owner's pointer in,
-// always releases it afterwards and stores the result when it is non-NULL
-// (LWG 3594), so a C function that frees the old pointer and writes NULL does
-// not cause a double free.
+// C++17 fallback with the C++23 semantics, for smart pointers and raw pointers
+// alike: out_ptr empties the target first (reset(), or `= Smart()` for a raw
+// pointer; LWG 3734) and stores a non-NULL result; inout_ptr passes the
+// target's pointer in, always releases a smart pointer afterwards and stores
+// the result when it is non-NULL (LWG 3594), so a C function that frees the
+// old pointer and writes NULL does not cause a double free; a raw pointer is
+// always assigned the result, NULL included (LWG 3897).
 //
-// Caveat: the owner is updated when the temporary is destroyed, at the end of
-// the full expression. Do not read the owner in the same expression:
+// Caveat: the target is updated when the temporary is destroyed, at the end of
+// the full expression. Do not read it in the same expression:
 //   if (asprintf(handoff::out_ptr(p), "%d", 42) < 0 || p == nullptr)  // p not set yet
 //   int n = asprintf(handoff::out_ptr(p), "%d", 42); if (n < 0) ...   // right
 
@@ -1065,32 +1581,84 @@ using std::out_ptr_t;
 #define HANDOFF_USES_STD_OUT_PTR 0
 
 namespace detail {
+template <class T>
+struct type_is {
+    using type = T;
+};
+
+template <class S, class = void>
+struct has_pointer_type : std::false_type {};
+template <class S>
+struct has_pointer_type<S, std::void_t<typename S::pointer>> : std::true_type {};
+template <class S, class = void>
+struct has_element_type : std::false_type {};
+template <class S>
+struct has_element_type<S, std::void_t<typename S::element_type>> : std::true_type {};
+
+// The standard's POINTER_OF_OR(Smart, Or): Smart::pointer, else
+// Smart::element_type*, else (a raw pointer) Smart itself, else Or.
+template <class Smart, class Or>
+constexpr auto pointer_of_or() noexcept {
+    if constexpr (has_pointer_type<Smart>::value) {
+        return type_is<typename Smart::pointer>{};
+    } else if constexpr (has_element_type<Smart>::value) {
+        return type_is<typename Smart::element_type*>{};
+    } else if constexpr (std::is_pointer_v<Smart>) {
+        return type_is<Smart>{};
+    } else {
+        return type_is<Or>{};
+    }
+}
+template <class Smart, class Or>
+using pointer_of_or_t = typename decltype(pointer_of_or<Smart, Or>())::type;
+
 template <class Smart, class = void>
-struct smart_pointer_of {
-    using type = typename Smart::element_type*;
-};
+struct can_reset_empty : std::false_type {};
 template <class Smart>
-struct smart_pointer_of<Smart, std::void_t<typename Smart::pointer>> {
-    using type = typename Smart::pointer;
-};
+struct can_reset_empty<Smart, std::void_t<decltype(std::declval<Smart&>().reset())>>
+    : std::true_type {};
+
+template <class Void, class Smart, class... Args>
+struct can_reset_with : std::false_type {};
+template <class Smart, class... Args>
+struct can_reset_with<std::void_t<decltype(std::declval<Smart&>().reset(std::declval<Args>()...))>,
+                      Smart, Args...> : std::true_type {};
+
+// Stores p into s as the standard's out_ptr_t / inout_ptr_t destructors do:
+// s.reset(p, args...) when that is well-formed, else s = Smart(p, args...).
+template <class Smart, class SP, class... Args, std::size_t... I>
+void store_pointer(Smart& s, std::tuple<Args...>& args, SP p, std::index_sequence<I...>) {
+    if constexpr (can_reset_with<void, Smart, SP, Args...>::value) {
+        s.reset(p, std::forward<Args>(std::get<I>(args))...);
+    } else {
+        s = Smart(p, std::forward<Args>(std::get<I>(args))...);
+    }
+}
+template <class Smart, class SP, class... Args, class P>
+void store_pointer(Smart& s, std::tuple<Args...>& args, P p) {
+    store_pointer<Smart, SP>(s, args, static_cast<SP>(p), std::index_sequence_for<Args...>{});
+}
 }  // namespace detail
 
 template <class Smart, class Pointer, class... Args>
 class out_ptr_t {
-    using stored = typename detail::smart_pointer_of<Smart>::type;
+    using stored = detail::pointer_of_or_t<Smart, Pointer>;
 
 public:
     explicit out_ptr_t(Smart& smart, Args... args) noexcept
         : smart_(smart), args_(std::forward<Args>(args)...) {
-        smart_.reset();
+        if constexpr (detail::can_reset_empty<Smart>::value) {
+            smart_.reset();
+        } else {
+            static_assert(std::is_constructible_v<Smart>,
+                          "handoff: out_ptr needs a target with reset() or a default value");
+            smart_ = Smart();
+        }
     }
     out_ptr_t(const out_ptr_t&) = delete;
     out_ptr_t& operator=(const out_ptr_t&) = delete;
     ~out_ptr_t() {
-        if (p_ != nullptr) {
-            std::apply([&](auto&&... a) { smart_.reset(static_cast<stored>(p_), a...); },
-                       std::move(args_));
-        }
+        if (p_ != nullptr) detail::store_pointer<Smart, stored>(smart_, args_, p_);
     }
     operator Pointer*() const noexcept { return std::addressof(p_); }
     template <class P = Pointer, std::enable_if_t<!std::is_same_v<P, void*>, int> = 0>
@@ -1107,18 +1675,28 @@ private:
 
 template <class Smart, class Pointer, class... Args>
 class inout_ptr_t {
-    using stored = typename detail::smart_pointer_of<Smart>::type;
+    using stored = detail::pointer_of_or_t<Smart, Pointer>;
+
+    static Pointer initial(Smart& smart) noexcept {
+        if constexpr (std::is_pointer_v<Smart>) {
+            return static_cast<Pointer>(smart);
+        } else {
+            return static_cast<Pointer>(smart.get());
+        }
+    }
 
 public:
     explicit inout_ptr_t(Smart& smart, Args... args) noexcept
-        : smart_(smart), args_(std::forward<Args>(args)...), p_(smart.get()) {}
+        : smart_(smart), args_(std::forward<Args>(args)...), p_(initial(smart)) {}
     inout_ptr_t(const inout_ptr_t&) = delete;
     inout_ptr_t& operator=(const inout_ptr_t&) = delete;
     ~inout_ptr_t() {
-        (void)smart_.release();
-        if (p_ != nullptr) {
-            std::apply([&](auto&&... a) { smart_.reset(static_cast<stored>(p_), a...); },
-                       std::move(args_));
+        if constexpr (std::is_pointer_v<Smart>) {
+            // A raw pointer takes the result whatever it is (LWG 3897).
+            detail::store_pointer<Smart, stored>(smart_, args_, p_);
+        } else {
+            (void)smart_.release();
+            if (p_ != nullptr) detail::store_pointer<Smart, stored>(smart_, args_, p_);
         }
     }
     operator Pointer*() const noexcept { return std::addressof(p_); }
@@ -1136,18 +1714,71 @@ private:
 
 template <class Pointer = void, class Smart, class... Args>
 auto out_ptr(Smart& smart, Args&&... args) {
-    using P = std::conditional_t<std::is_void_v<Pointer>,
-                                 typename detail::smart_pointer_of<Smart>::type, Pointer>;
+    using P =
+        std::conditional_t<std::is_void_v<Pointer>, detail::pointer_of_or_t<Smart, void>, Pointer>;
     return out_ptr_t<Smart, P, Args&&...>(smart, std::forward<Args>(args)...);
 }
 
 template <class Pointer = void, class Smart, class... Args>
 auto inout_ptr(Smart& smart, Args&&... args) {
-    using P = std::conditional_t<std::is_void_v<Pointer>,
-                                 typename detail::smart_pointer_of<Smart>::type, Pointer>;
+    using P =
+        std::conditional_t<std::is_void_v<Pointer>, detail::pointer_of_or_t<Smart, void>, Pointer>;
     return inout_ptr_t<Smart, P, Args&&...>(smart, std::forward<Args>(args)...);
 }
 #endif
+
+// For C functions that hand back an allocated array through T** and its
+// length beside it, either through a pointer or as their return value:
+//   std::size_t n = 0;
+//   int rc = get_items(handoff::out_array(items, n), &n);           // length written
+//   int m = 0;
+//   m = ::scandir(dir, handoff::out_array(entries, m), nullptr, ::alphasort);  // returned
+// `array` (a malloc_array) is emptied at once, as out_ptr empties its owner.
+// When the full expression ends, after the call has written the pointer and
+// the length has been stored into `count`, the pointer (if not NULL) is
+// adopted with the length then in `count`. A count of zero or less (a failed
+// call that wrote a pointer anyway) frees the pointer as adopt(p, 0) does; its
+// elements, of unknown number, are not released.
+// Safety: the function allocates the array in the array's domain, with
+// elements owned as its policy says, and `count` holds its length once the
+// full expression ends (the same contract as malloc_array::adopt).
+template <class Array, class Count>
+class out_array_t {
+    using element = typename Array::value_type;
+    static_assert(std::is_integral_v<Count> && !std::is_same_v<Count, bool>,
+                  "handoff: out_array's count must be an integer variable");
+
+public:
+    out_array_t(Array& array, Count& count) noexcept : array_(array), count_(count) {
+        array_.reset();
+    }
+    out_array_t(const out_array_t&) = delete;
+    out_array_t& operator=(const out_array_t&) = delete;
+    ~out_array_t() {
+        if (p_ == nullptr) return;
+        std::size_t n = 0;
+        if (count_ > 0 && static_cast<std::make_unsigned_t<Count>>(count_) <=
+                              std::numeric_limits<std::size_t>::max()) {
+            n = static_cast<std::size_t>(count_);
+        }
+        array_ = Array::adopt(p_, n);
+    }
+    operator element**() const noexcept { return std::addressof(p_); }
+    template <class P = element*, std::enable_if_t<!std::is_same_v<P, void*>, int> = 0>
+    operator void**() const noexcept {
+        return reinterpret_cast<void**>(std::addressof(p_));
+    }
+
+private:
+    Array& array_;
+    Count& count_;
+    mutable element* p_ = nullptr;
+};
+
+template <class Array, class Count>
+out_array_t<Array, Count> out_array(Array& array, Count& count) noexcept {
+    return out_array_t<Array, Count>(array, count);
+}
 
 }  // namespace handoff
 
