@@ -1,6 +1,7 @@
 // A test allocation domain: counts live allocations, can fail the Nth one,
 // and records at each free whether the bytes being freed were all zero, so a
-// test can observe that a secure owner wiped before freeing.
+// test can observe that a secure owner wiped before freeing. wipe_checked is
+// the same domain for secrets: freeing a block that is not all zero aborts.
 #ifndef HANDOFF_TESTS_TRACKED_DOMAIN_HPP
 #define HANDOFF_TESTS_TRACKED_DOMAIN_HPP
 
@@ -11,7 +12,7 @@
 namespace handoff_test {
 
 struct tracked_state {
-    static constexpr std::size_t max_live = 256;
+    static constexpr std::size_t max_live = 1024;
     struct block {
         void* p;
         std::size_t bytes;
@@ -66,19 +67,24 @@ inline std::size_t forget(void* p) noexcept {
     return static_cast<std::size_t>(-1);
 }
 
+enum class freed { unknown, all_zero, nonzero };
+
 // Forgets p and counts the free, noting whether its bytes were all zero (a
-// wipe). False when p was not tracked.
-inline bool record_free(void* p) noexcept {
+// wipe).
+inline freed classify_free(void* p) noexcept {
     std::size_t bytes = forget(p);
-    if (bytes == static_cast<std::size_t>(-1)) return false;
+    if (bytes == static_cast<std::size_t>(-1)) return freed::unknown;
     tracked_state& s = state();
     ++s.frees;
     const unsigned char* b = static_cast<const unsigned char*>(p);
     bool zero = true;
     for (std::size_t i = 0; i < bytes; ++i) zero = zero && b[i] == 0;
     ++(zero ? s.frees_all_zero : s.frees_nonzero);
-    return true;
+    return zero ? freed::all_zero : freed::nonzero;
 }
+
+// False when p was not tracked.
+inline bool record_free(void* p) noexcept { return classify_free(p) != freed::unknown; }
 
 struct tracked {
     static void* allocate(std::size_t bytes) noexcept {
@@ -116,6 +122,19 @@ struct tracked {
 
 // A second domain of the same shape, to show that domains do not mix.
 struct other_tracked : tracked {};
+
+// The tracked domain for secrets: every block it frees must already be wiped,
+// and a secret is never given to realloc (which would leave the old bytes in
+// freed memory). Either breach aborts at once, where it happens.
+struct wipe_checked {
+    static void* allocate(std::size_t bytes) noexcept { return tracked::allocate(bytes); }
+    static void* reallocate(void*, std::size_t) noexcept { std::abort(); }
+    static void deallocate(void* p) noexcept {
+        if (p == nullptr) return;
+        if (classify_free(p) != freed::all_zero) std::abort();  // unknown or not wiped
+        std::free(p);
+    }
+};
 
 // Runs fn once per allocation point, failing that allocation, until a run
 // completes with no failure injected. fn gets the 1-based failing attempt and

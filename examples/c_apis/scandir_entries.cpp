@@ -1,5 +1,6 @@
 // scandir(3) returns a malloc'ed array of malloc'ed entries and a count:
-// malloc_array with owns_pointees frees every entry, then the array.
+// out_array fills a malloc_array with owns_pointees from that pair, and the
+// array frees every entry, then itself.
 //
 // The C it replaces:
 //   struct dirent** list; int n = scandir(dir, &list, NULL, alphasort);
@@ -15,12 +16,14 @@
 using entries = handoff::malloc_array<dirent*, handoff::libc, handoff::owns_pointees>;
 
 int main() {
-    dirent** raw = nullptr;
-    int n = ::scandir("/", &raw, nullptr, ::alphasort);
+    entries list;
+    int n = 0;
+    // The count is scandir's return value: out_array reads it once the whole
+    // statement (the assignment included) is done.
+    n = ::scandir("/", handoff::out_array(list, n), nullptr, ::alphasort);
     if (n < 0) return 1;
-    entries list = entries::adopt(raw, static_cast<std::size_t>(n));
     bool has_etc = false;
     for (const dirent* d : list) has_etc = has_etc || std::strcmp(d->d_name, "etc") == 0;
     std::printf("%zu entries in /, etc %s\n", list.size(), has_etc ? "found" : "missing");
-    return has_etc ? 0 : 1;
+    return has_etc && list.size() == static_cast<std::size_t>(n) ? 0 : 1;
 }

@@ -1,17 +1,19 @@
 // Growth moves elements with realloc/memcpy: a type whose copy constructor
-// must run (here one that keeps a pointer to itself) is refused.
+// must run (here it counts the copies, which realloc would skip silently) is
+// refused, even though zero bytes are a valid value of it.
 #include <handoff/handoff.hpp>
-struct self_pointing {
-    self_pointing* self = this;
-    self_pointing() = default;
-    self_pointing(const self_pointing&) : self(this) {}
+struct counted {
+    int id;
+    counted() = default;
+    counted(const counted& other) : id(other.id) { ++copies; }
+    static inline int copies = 0;
 };
 struct plain {
-    int value;
+    int id;
 };
 int main() {
 #ifdef HANDOFF_EXPECT_FAIL
-    handoff::malloc_array<self_pointing> a;
+    handoff::malloc_array<counted> a;
 #else
     handoff::malloc_array<plain> a;
 #endif
