@@ -1461,7 +1461,14 @@ public:
         return errc::ok;
     }
 
-    errc try_push_back(char c) noexcept { return try_append(std::string_view(&c, 1)); }
+    errc try_push_back(char c) noexcept {
+        if (size_ < capacity_) {  // the common case: a byte into spare capacity
+            data_[size_] = c;
+            data_[++size_] = '\0';
+            return errc::ok;
+        }
+        return try_append(std::string_view(&c, 1));
+    }
 
 #if HANDOFF_HAS_EXCEPTIONS
     static basic_secret_string from(std::string_view sv) {
