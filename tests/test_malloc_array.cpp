@@ -68,6 +68,10 @@ TEST_CASE("zero length owns no allocation and releases NULL") {
     CHECK_FALSE(static_cast<bool>(*a));
     CHECK(state().allocations == 0);
     CHECK(std::move(*a).release() == nullptr);
+    auto b = int_array::try_uninitialized(0);
+    REQUIRE(b);
+    CHECK(b->data() == nullptr);
+    CHECK(state().allocations == 0);
 }
 
 TEST_CASE("overflowing n * sizeof(T) is refused before any allocation") {

@@ -4,9 +4,12 @@
 
 #include "doctest.hpp"
 
+#include <cstddef>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "tracked_domain.hpp"
 
@@ -24,10 +27,30 @@ struct tracked_no_realloc {
     static void deallocate(void* p) noexcept { tracked::deallocate(p); }
 };
 
+// A domain that carves its blocks one after another out of one static arena
+// and never reuses them, so a test can place data right after a vector's
+// block, and that data stays readable after the vector has moved on.
+struct bump_arena {
+    static constexpr std::size_t alignment = alignof(std::max_align_t);
+    static void* allocate(std::size_t n) noexcept {
+        std::size_t rounded = (n + alignment - 1) / alignment * alignment;
+        if (rounded > sizeof(memory) - used) return nullptr;
+        void* p = memory + used;
+        used += rounded;
+        return p;
+    }
+    static void deallocate(void*) noexcept {}  // the arena goes as a whole
+    // A domain is a type without state: its arena is global.
+    // NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): see above
+    alignas(std::max_align_t) static inline unsigned char memory[1024];
+    // NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): see above
+    static inline std::size_t used = 0;
+};
+
 // Every spare byte is zero: the invariant growth and secrets rely on.
 template <class Vector>
 bool spare_is_zero(const Vector& v) {
-    const auto* bytes = reinterpret_cast<const unsigned char*>(v.data());
+    const auto* bytes = static_cast<const unsigned char*>(static_cast<const void*>(v.data()));
     for (std::size_t i = v.size() * sizeof(typename Vector::value_type);
          i < v.capacity() * sizeof(typename Vector::value_type); ++i) {
         if (bytes[i] != 0) return false;
@@ -86,6 +109,32 @@ TEST_CASE("append of its own contents doubles it, with and without realloc") {
     CHECK(w[6] == 4);
 }
 
+TEST_CASE("a source that starts where the vector's block ends is not one of its elements") {
+    bump_arena::used = 0;
+    auto v = *handoff::malloc_vector<int, bump_arena>::try_with_capacity(4);
+    for (int i = 0; i < 4; ++i) REQUIRE(v.try_push_back(i) == errc::ok);
+    REQUIRE(v.size() == v.capacity());
+    auto* after = static_cast<int*>(bump_arena::allocate(4 * sizeof(int)));
+    REQUIRE(after == v.data() + v.capacity());  // the next bytes of the arena
+    for (int i = 0; i < 4; ++i) after[i] = 10 + i;
+    REQUIRE(v.try_append(after, 4) == errc::ok);  // grows: the vector's block moves
+    REQUIRE(v.size() == 8);
+    for (int i = 0; i < 4; ++i) CHECK(v[static_cast<std::size_t>(4 + i)] == 10 + i);
+}
+
+TEST_CASE("a failed append leaves the vector as it was") {
+    handoff_test::reset_state();
+    int_vector v;
+    for (int i = 0; i < 4; ++i) REQUIRE(v.try_push_back(i) == errc::ok);
+    const int more[] = {7, 8};
+    state().fail_at = state().allocations + 1;
+    CHECK(v.try_append(more, 2) == errc::out_of_memory);
+    CHECK(v.size() == 4);
+    CHECK(v.capacity() == 4);
+    CHECK(v[3] == 3);
+    state().fail_at = 0;
+}
+
 TEST_CASE("append refuses a NULL source with a count") {
     int_vector v;
     CHECK(v.try_append(nullptr, 2) == errc::null_pointer);
@@ -110,6 +159,10 @@ TEST_CASE("a failed growth leaves the vector as it was and the element with the 
 }
 
 TEST_CASE("growth too large for size_t is refused") {
+    handoff_test::reset_state();
+    auto none = int_vector::try_with_capacity(std::numeric_limits<std::size_t>::max());
+    CHECK(none.error() == errc::too_large);
+    CHECK(state().allocations == 0);
     int_vector v;
     CHECK(v.try_reserve(std::numeric_limits<std::size_t>::max() / sizeof(int) + 1) ==
           errc::too_large);
@@ -145,6 +198,29 @@ TEST_CASE("pop_back, shrinking resize and clear release owned elements") {
     CHECK(spare_is_zero(v));
 }
 
+TEST_CASE("pop_back, clear and a resize to the size do nothing to an empty vector") {
+    handoff_test::reset_state();
+    int_vector v;
+    v.pop_back();
+    v.clear();
+    CHECK(v.try_resize(0) == errc::ok);
+    CHECK(v.data() == nullptr);
+    auto w = *int_vector::try_with_capacity(2);
+    w.pop_back();
+    CHECK(w.empty());
+    CHECK(w.capacity() == 2);
+    CHECK(state().frees == 0);
+}
+
+TEST_CASE("a resize to the current size keeps every element") {
+    handoff_test::reset_state();
+    string_vector v;
+    REQUIRE(v.try_push_back(handoff::try_c_strdup<tracked>("kept")->release()) == errc::ok);
+    REQUIRE(v.try_resize(1) == errc::ok);
+    CHECK(std::strcmp(v[0], "kept") == 0);
+    CHECK(state().live_count == 2);  // the block and the string
+}
+
 TEST_CASE("release_with_size hands the untrimmed block to C") {
     handoff_test::reset_state();
     int_vector v;
@@ -154,6 +230,7 @@ TEST_CASE("release_with_size hands the untrimmed block to C") {
     CHECK(out.size == 5);
     CHECK(capacity == 8);
     CHECK(state().live[0].bytes == capacity * sizeof(int));
+    // NOLINTNEXTLINE(bugprone-use-after-move): the moved-from state is specified
     CHECK(v.data() == nullptr);
     CHECK(v.capacity() == 0);
     tracked::deallocate(out.data);
@@ -178,7 +255,20 @@ TEST_CASE("to_array trims the block to the size through realloc") {
     REQUIRE(a.size() == 5);
     CHECK(a[4] == 8);
     CHECK(state().live[0].bytes == 5 * sizeof(int));
+    // NOLINTNEXTLINE(bugprone-use-after-move): the moved-from state is specified
     CHECK(v.data() == nullptr);
+}
+
+TEST_CASE("to_array of a vector without spare capacity hands its block over as it is") {
+    handoff_test::reset_state();
+    auto v = *int_vector::try_with_capacity(3);
+    for (int i = 0; i < 3; ++i) REQUIRE(v.try_push_back(i) == errc::ok);
+    const int* block = v.data();
+    std::size_t allocations = state().allocations;
+    auto a = std::move(v).to_array();
+    CHECK(a.data() == block);
+    CHECK(a.size() == 3);
+    CHECK(state().allocations == allocations);  // no realloc to trim
 }
 
 TEST_CASE("to_array of an empty vector is an empty array owning nothing") {
@@ -194,6 +284,7 @@ TEST_CASE("from_array takes a malloc_array's block and keeps growing it") {
     auto a = *handoff::malloc_array<int, tracked>::try_zeroed(2);
     a[1] = 1;
     auto v = int_vector::from_array(std::move(a));
+    // NOLINTNEXTLINE(bugprone-use-after-move): the moved-from state is specified
     CHECK(a.data() == nullptr);
     CHECK(v.capacity() == 2);
     REQUIRE(v.try_push_back(2) == errc::ok);
@@ -216,6 +307,30 @@ TEST_CASE("secret growth copies and wipes the old block, never realloc") {
     CHECK(state().frees_nonzero == 0);
 }
 
+TEST_CASE("a secret vector whose growth fails keeps its bytes and frees nothing") {
+    handoff_test::reset_state();
+    secret_vector v;
+    for (char c : std::string("1234")) REQUIRE(v.try_push_back(c) == errc::ok);
+    REQUIRE(v.size() == v.capacity());
+    state().fail_at = state().allocations + 1;
+    CHECK(v.try_push_back('5') == errc::out_of_memory);
+    CHECK(std::string(v.data(), v.size()) == "1234");
+    CHECK(state().frees == 0);
+    state().fail_at = 0;
+}
+
+TEST_CASE("shrink_to_fit of a vector without spare capacity keeps its block") {
+    handoff_test::reset_state();
+    int_vector v;
+    for (int i = 0; i < 4; ++i) REQUIRE(v.try_push_back(i) == errc::ok);
+    REQUIRE(v.size() == v.capacity());
+    const int* block = v.data();
+    std::size_t allocations = state().allocations;
+    v.shrink_to_fit();
+    CHECK(v.data() == block);
+    CHECK(state().allocations == allocations);
+}
+
 TEST_CASE("shrink_to_fit gives the spare back, and an empty vector its block") {
     handoff_test::reset_state();
     int_vector v;
@@ -227,6 +342,27 @@ TEST_CASE("shrink_to_fit gives the spare back, and an empty vector its block") {
     v.shrink_to_fit();
     CHECK(v.data() == nullptr);
     CHECK(state().live_count == 0);
+}
+
+TEST_CASE("rows of a table: each starts empty, and a row moved in frees the one it replaces") {
+    handoff_test::reset_state();
+    std::vector<int_vector> table(2);
+    CHECK(table[0].data() == nullptr);
+    CHECK(table[1].capacity() == 0);
+    REQUIRE(table[0].try_push_back(1) == errc::ok);
+    CHECK(state().live_count == 1);
+    int_vector row;
+    REQUIRE(row.try_push_back(2) == errc::ok);
+    REQUIRE(row.try_push_back(3) == errc::ok);
+    const int* block = row.data();
+    table[0] = std::move(row);
+    CHECK(state().live_count == 1);  // the first row's block was freed
+    CHECK(table[0].data() == block);
+    CHECK(table[0].size() == 2);
+    CHECK(table[0][1] == 3);
+    // NOLINTNEXTLINE(bugprone-use-after-move): the moved-from state is specified
+    CHECK(row.data() == nullptr);
+    CHECK(row.size() == 0);
 }
 
 TEST_CASE("self-move leaves a vector as it was") {

@@ -140,7 +140,8 @@ TEST_CASE("handoff::out_ptr is std::out_ptr exactly when the library has it") {
 
 TEST_CASE("out_ptr on a raw pointer empties it first and stores the result") {
     handoff_test::reset_state();
-    char* raw = reinterpret_cast<char*>(0x1);  // a stale value the call must not see kept
+    char stale = 's';
+    char* raw = &stale;  // a stale value the call must not see kept
     CHECK(fail_without_writing(handoff::out_ptr(raw)) == -1);
     CHECK(raw == nullptr);
     REQUIRE(make_greeting(handoff::out_ptr(raw)) == 0);

@@ -84,6 +84,10 @@ TEST_CASE("every errc has a text of its own") {
     }
 }
 
+TEST_CASE("a value outside errc (a cast from a C library's int) reads as unknown") {
+    CHECK(std::string_view(handoff::to_string(static_cast<errc>(200))) == "unknown handoff error");
+}
+
 #if HANDOFF_HAS_EXCEPTIONS
 TEST_CASE("the throwing forms map null_pointer and no_value to exceptions") {
     CHECK_THROWS_AS(handoff::c_strdup(static_cast<const char*>(nullptr)), std::invalid_argument);

@@ -229,6 +229,19 @@ TEST_CASE("secret_string appends a part of itself that overlaps where it writes"
     CHECK(s.view().substr(9) == "ab");
 }
 
+TEST_CASE("appending an empty view to a secret_string with a buffer changes nothing") {
+    handoff_test::reset_state();
+    auto s = *tracked_secret::try_from("kept");
+    const char* before = s.c_str();
+    std::size_t allocations = state().allocations;
+    REQUIRE(s.try_append(std::string_view()) == errc::ok);  // data() is NULL: never read
+    REQUIRE(s.try_append(s.view().substr(4)) == errc::ok);  // empty, at the terminator
+    CHECK(s.view() == "kept");
+    CHECK(s.c_str() == before);
+    CHECK(s.c_str()[4] == '\0');
+    CHECK(state().allocations == allocations);
+}
+
 TEST_CASE("secret_string grows from a view of itself at every failure point") {
     std::size_t points = handoff_test::for_each_allocation_failure(
         [](std::size_t) {

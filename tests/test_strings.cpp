@@ -61,6 +61,12 @@ TEST_CASE("throwing c_strdup throws invalid_argument on embedded NUL") {
     CHECK_THROWS_AS(handoff::c_strdup("a\0b"s), std::invalid_argument);
 }
 
+TEST_CASE("throwing c_strdup of a view copies exactly the view") {
+    std::string_view whole = "user:secret";
+    handoff::c_unique_ptr<char> user = handoff::c_strdup(whole.substr(0, 4));
+    CHECK(std::strcmp(user.get(), "user") == 0);
+}
+
 TEST_CASE("throwing c_strdup throws bad_alloc on allocation failure") {
     handoff_test::reset_state();
     state().fail_at = 1;
