@@ -5,7 +5,8 @@
 #include <cstdio>
 #include <cstring>
 
-int main() {
+// An exception (a failed allocation) ends the program and fails the consumer test, as it should.
+int main() {  // NOLINT(bugprone-exception-escape): see above
     auto words = handoff::c_string_list<>::from({"vendored", "or", "installed"});
     auto copy = handoff::c_strdup("works");
     // run.py compares the version with the one of the source it built from.

@@ -71,7 +71,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
     });
 
-    ::pam_response* const sentinel = reinterpret_cast<::pam_response*>(0x10);
+    ::pam_response stale{};
+    ::pam_response* const sentinel = &stale;  // must come back untouched on failure
     ::pam_response* resp = sentinel;
     ::pam_conv c = conv.c_conv();
     int rc = c.conv(count, null_msg ? nullptr : pointers.data(), null_resp ? nullptr : &resp,
