@@ -1,25 +1,39 @@
 #!/usr/bin/env python3
-"""Compile-fail test: the control build must compile and the bad one must not.
+"""Compile-fail tests: each snippet must fail to compile with
+-DHANDOFF_EXPECT_FAIL, with a diagnostic of its own, and compile without it
+(its control).
 
 usage: compile_fail.py SOURCE REGEX [--first-error] -- COMPILER [ARGS...]
+       compile_fail.py --controls SOURCE... -- COMPILER [ARGS...]
 
-SOURCE compiles as is (the control); with -DHANDOFF_EXPECT_FAIL it must fail,
-and the compiler's diagnostics must match REGEX, so a test cannot pass because
-of an unrelated error such as a missing include path. With --first-error the
+The first form compiles SOURCE with -DHANDOFF_EXPECT_FAIL: it must fail, and
+the compiler's diagnostics must match REGEX, so a test cannot pass because of
+an unrelated error such as a missing include path. With --first-error the
 first error the compiler reports must match: the library's own message must
 come before any error from deeper inside the header.
+
+The second form is the controls of all the snippets, compiled as one
+translation unit (each snippet in a namespace of its own, their #include
+lines first): one compiler run instead of one per snippet, with the same
+compiler, flags and mode. It must compile, so a snippet whose control is
+broken fails the suite. A snippet's own test does not compile its control;
+`meson test compile_fail_controls` does, for all of them.
 """
 import os
 import re
 import subprocess
 import sys
+import tempfile
 
 
-def compile_source(cmd, source, extra):
+def codegen_needed(source):
     # Some diagnostics (GCC's -Wmismatched-new-delete) come from code
     # generation, which -fsyntax-only never reaches.
     with open(source) as f:
-        codegen = "compile-fail: codegen" in f.read()
+        return "compile-fail: codegen" in f.read()
+
+
+def compile_source(cmd, source, extra, codegen):
     mode = ["-c", "-o", os.devnull] if codegen else ["-fsyntax-only"]
     run = subprocess.run(cmd + extra + mode + [source],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -27,19 +41,49 @@ def compile_source(cmd, source, extra):
     return run.returncode, run.stdout
 
 
+INCLUDE = re.compile(r"^\s*#\s*include\s*[<\"].*$")
+
+
+def controls(sources, cmd):
+    """One translation unit holding the control of every snippet."""
+    includes, bodies = [], []
+    for index, source in enumerate(sources):
+        with open(source) as f:
+            for line in f:
+                if INCLUDE.match(line) and line.strip() not in includes:
+                    includes.append(line.strip())
+        # The snippet's own #include lines are no-ops here: every header was
+        # included above, outside the namespaces, and has an include guard.
+        bodies.append("namespace handoff_control_%d {\n#include \"%s\"\n}" % (
+            index, os.path.abspath(source)))
+    with tempfile.TemporaryDirectory(prefix="handoff-compile-fail-") as tmp:
+        unit = os.path.join(tmp, "controls.cpp")
+        with open(unit, "w") as f:
+            f.write("\n".join(includes + bodies) + "\n")
+        codegen = any(codegen_needed(s) for s in sources)
+        code, out = compile_source(cmd, unit, [], codegen)
+    if code != 0:
+        print("a control build failed; the snippet it names is broken:\n" + out)
+        return 1
+    print("%d controls compiled in one translation unit" % len(sources))
+    return 0
+
+
 def main(argv):
-    first_only = len(argv) > 3 and argv[3] == "--first-error"
-    if first_only:
-        argv = argv[:3] + argv[4:]
-    if len(argv) < 5 or argv[3] != "--":
+    if "--" not in argv:
         print(__doc__)
         return 2
-    source, pattern, cmd = argv[1], argv[2], argv[4:]
-    code, out = compile_source(cmd, source, [])
-    if code != 0:
-        print("control build failed; the test itself is broken:\n" + out)
-        return 1
-    code, out = compile_source(cmd, source, ["-DHANDOFF_EXPECT_FAIL"])
+    split = argv.index("--")
+    head, cmd = argv[1:split], argv[split + 1:]
+    if head and head[0] == "--controls":
+        return controls(head[1:], cmd) if len(head) > 1 and cmd else 2
+    first_only = "--first-error" in head
+    head = [a for a in head if a != "--first-error"]
+    if len(head) != 2 or not cmd:
+        print(__doc__)
+        return 2
+    source, pattern = head
+    code, out = compile_source(cmd, source, ["-DHANDOFF_EXPECT_FAIL"], codegen_needed(source))
     if code == 0:
         print("expected a compile error, but it compiled")
         return 1
