@@ -416,6 +416,9 @@ private:
         bool too_long = false;
         bool any = false;
         for (;;) {
+            // Checked before each wait too: a wake-up byte drained below may
+            // have been a signal's that arrived after the last check.
+            if (detail::prompt_attempt::interrupted()) return failure::cancelled;
             int wait = -1;
             if (options_.timeout_ms >= 0) {
                 auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The terminal under signals, in a pseudo-terminal, as a shell runs a program.
 
-usage: terminal_signals.py direct TERMINAL_PROMPT [--quick]
-       terminal_signals.py pamcheck PAMCHECK [PAMTESTER] [--quick]
+usage: terminal_signals.py direct TERMINAL_PROMPT
+       terminal_signals.py pamcheck PAMCHECK [PAMTESTER]
 
 For every signal pam::terminal catches and for Ctrl-C, Ctrl-D, Ctrl-Z, a
 timeout and a normal answer, the program prompts for a secret in its own
@@ -15,9 +15,8 @@ shell's fg (SIGCONT) prompted again with echo off and accepted an answer.
 with extra cases (threads, ignored signals, a host's own handler, stdin).
 `pamcheck` runs pamcheck on the pam_wrapper service `matrix`, and Debian's
 pamtester on the same cases: pamtester's behaviour is printed beside ours
-for the record (README's comparison), and only its normal answer is checked,
-to show the harness drives it. --quick runs a subset (answer, Ctrl-C,
-Ctrl-Z, SIGTERM, timeout, threads).
+and checked against what README's comparison says of it (pamtester 0.1.2-4),
+so the comparison cannot go stale unnoticed.
 
 Not under valgrind: valgrind 3.19 does not stop a process on a stop signal it
 re-sends itself (raise(SIGTSTP) returns at once), and every start takes
@@ -41,7 +40,7 @@ SLOW = float(os.environ.get("HANDOFF_PTY_SLOW", "1"))
 
 class Case:
     def __init__(self, name, act=None, want=None, text=None, args=(), background=False,
-                 settle=5.0, quick=False, echo=True, prompt=PROMPT, absent=None):
+                 settle=5.0, echo=True, prompt=PROMPT, absent=None, pamtester=None):
         self.name = name
         self.act = act            # (shell, job) -> None, after the prompt shows
         self.want = want          # expected first outcome for our programs
@@ -49,10 +48,11 @@ class Case:
         self.args = list(args)    # extra arguments
         self.background = background
         self.settle = settle      # how long to wait for the first outcome
-        self.quick = quick        # also run in the slow configurations
         self.echo = echo          # an echo-off prompt (echo must be off at it)
         self.prompt = prompt      # the prompt to wait for
         self.absent = absent      # must never show on the screen
+        # What README says pamtester does: (outcome, termios, part of "then").
+        self.pamtester = pamtester
 
 
 def key(data):
@@ -65,20 +65,31 @@ def send(sig):
 
 def common_cases(cancel_outcome):
     """The issue's table: every caught signal, the keys, a timeout, an answer."""
+    echo_left_off = "ECHO cleared"
+    blocked_tstp = ("still running", "(still prompting)", "answer: stopped by SIGTSTP")
     cases = [
-        Case("answer", key(ANSWER), ("exited", 0), "ok", quick=True),
-        Case("Ctrl-C", key(b"\x03"), cancel_outcome, quick=True),
-        Case("kill -INT", send(S.SIGINT), cancel_outcome),
-        Case("Ctrl-D", key(b"\x04"), ("exited", 1), "input closed"),
-        Case("Ctrl-Z", key(b"\x1a"), ("stopped", S.SIGTSTP), quick=True),
-        Case("Ctrl-\\", key(b"\x1c"), ("killed", S.SIGQUIT)),
+        Case("answer", key(ANSWER), ("exited", 0), "ok", pamtester=("exit 0", "same", None)),
+        Case("Ctrl-C", key(b"\x03"), cancel_outcome,
+             pamtester=("killed by SIGINT", echo_left_off, None)),
+        Case("kill -INT", send(S.SIGINT), cancel_outcome,
+             pamtester=("killed by SIGINT", echo_left_off, None)),
+        Case("Ctrl-D", key(b"\x04"), ("exited", 1), "input closed",
+             pamtester=("exit 1", "same", None)),
+        Case("Ctrl-Z", key(b"\x1a"), ("stopped", S.SIGTSTP), pamtester=blocked_tstp),
+        Case("Ctrl-\\", key(b"\x1c"), ("killed", S.SIGQUIT),
+             pamtester=("killed by SIGQUIT", echo_left_off, None)),
     ]
     for sig in (S.SIGTERM, S.SIGHUP, S.SIGQUIT, S.SIGALRM, S.SIGPIPE):
         cases.append(Case("kill -" + sig.name[3:], send(sig), ("killed", sig),
-                          quick=sig == S.SIGTERM))
-    for sig in (S.SIGTSTP, S.SIGTTIN, S.SIGTTOU):
-        cases.append(Case("kill -" + sig.name[3:], send(sig), ("stopped", sig)))
-    cases.append(Case("started in background", None, ("stopped", S.SIGTTOU), background=True))
+                          pamtester=("killed by " + sig.name, echo_left_off, None)))
+    cases.append(Case("kill -TSTP", send(S.SIGTSTP), ("stopped", S.SIGTSTP),
+                      pamtester=blocked_tstp))
+    for sig in (S.SIGTTIN, S.SIGTTOU):
+        cases.append(Case("kill -" + sig.name[3:], send(sig), ("stopped", sig),
+                          pamtester=("stopped by " + sig.name, echo_left_off,
+                                     "fg: no new prompt")))
+    cases.append(Case("started in background", None, ("stopped", S.SIGTTOU), background=True,
+                      pamtester=("stopped by SIGTTOU", "same", "fg: prompt again")))
     return cases
 
 
@@ -193,13 +204,13 @@ def direct_cases():
         if c.name in ("Ctrl-C", "kill -INT"):
             c.text = "failure: cancelled"
     cases.append(Case("timeout", None, ("exited", 1), "failure: timed out",
-                      args=["--timeout", "300"], quick=True))
+                      args=["--timeout", "300"]))
     cases += [
         Case("Ctrl-C, --reraise", key(b"\x03"), ("killed", S.SIGINT), args=["--reraise"]),
         Case("kill -TERM, prompt in a thread", send(S.SIGTERM), ("killed", S.SIGTERM),
-             args=["--in-thread"], quick=True),
+             args=["--in-thread"]),
         Case("Ctrl-Z, prompt in a thread", key(b"\x1a"), ("stopped", S.SIGTSTP),
-             args=["--in-thread"], quick=True),
+             args=["--in-thread"]),
         Case("Ctrl-C, prompt in a thread", key(b"\x03"), cancelled, "failure: cancelled",
              args=["--in-thread"]),
         Case("kill -HUP, HUP ignored", send(S.SIGHUP), ("running", None), args=["--ignore", "HUP"]),
@@ -257,12 +268,10 @@ def two_threads(shell, program, problems):
             "outcome": pty_shell.outcome_text(outcome), "then": "prompts took turns"}
 
 
-def run_direct(program, quick):
+def run_direct(program):
     shell = pty_shell.Shell()
     rows, failures = [], []
     for case in direct_cases():
-        if quick and not case.quick:
-            continue
         row, problems = run_case(shell, "terminal_prompt", [program] + case.args, case, None, True)
         rows.append(row)
         failures += ["%s: %s" % (case.name, p) for p in problems]
@@ -274,16 +283,13 @@ def run_direct(program, quick):
 
 # --- pamcheck beside pamtester -------------------------------------------------
 
-def run_pam(pamcheck, pamtester, quick):
+def run_pam(pamcheck, pamtester):
     shell = pty_shell.Shell()
     rows, failures = [], []
     cases = common_cases(("killed", S.SIGINT))
-    cases.append(Case("timeout", None, ("exited", 1), "timed out", args=["--timeout", "1"],
-                      quick=True))
+    cases.append(Case("timeout", None, ("exited", 1), "timed out", args=["--timeout", "1"]))
     command = ["matrix", "alice", "authenticate"]
     for case in cases:
-        if quick and not case.quick:
-            continue
         ours = [pamcheck] + case.args + command
         row, problems = run_case(shell, "pamcheck", ours, case, None, True)
         rows.append(row)
@@ -295,16 +301,19 @@ def run_pam(pamcheck, pamtester, quick):
             continue
         row, _ = run_case(shell, "pamtester", [pamtester] + command, case, None, False)
         rows.append(row)
-        if case.name == "answer" and row.get("outcome") != "exit 0":
-            failures.append("pamtester did not accept the answer: the harness is broken")
+        outcome, change, then = case.pamtester
+        if (row["outcome"], row["termios"]) != (outcome, change) or (
+                then and then not in row.get("then", "")):
+            failures.append("pamtester %s: %s / %s / %s, but README says %s / %s / %s"
+                            % (case.name, row["outcome"], row["termios"], row.get("then", ""),
+                               outcome, change, then or ""))
     if not pamtester:
         print("pamtester: not installed, its column is missing")
     return rows, failures
 
 
 def main():
-    args = [a for a in sys.argv[1:] if a != "--quick"]
-    quick = "--quick" in sys.argv[1:]
+    args = sys.argv[1:]
     if len(args) < 2 or args[0] not in ("direct", "pamcheck"):
         print(__doc__)
         return 2
@@ -312,10 +321,9 @@ def main():
     def body():
         began = time.monotonic()
         if args[0] == "direct":
-            rows, failures = run_direct(args[1], quick)
+            rows, failures = run_direct(args[1])
         else:
-            rows, failures = run_pam(args[1], args[2] if len(args) > 2 and args[2] else None,
-                                     quick)
+            rows, failures = run_pam(args[1], args[2] if len(args) > 2 and args[2] else None)
         print_table(rows)
         print("%d cases in %.1f s" % (len(rows), time.monotonic() - began))
         for f in failures:
