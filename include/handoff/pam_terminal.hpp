@@ -353,13 +353,11 @@ public:
         case style::binary_prompt: return reply::refuse(failure::refused);
         case style::prompt_echo_off:
         case style::prompt_echo_on:
-        case style::radio: break;
+        case style::radio: return prompt(m);
         }
-        if (!options_.interactive) return reply::refuse(failure::input_closed);
-        secret_string line;
-        failure why = ask(m.text(), m.kind() != style::prompt_echo_off, line);
-        if (why != failure::none) return reply::refuse(why);
-        return reply::answer(std::move(line));
+        // A style no enumerator names: the adapter refuses those before any
+        // handler sees them, but a direct caller might not. Never asked.
+        return reply::refuse(failure::bad_message);
     }
 
     // One call: Ctrl-C, a timeout or EOF ends it; later prompts are not shown.
@@ -371,16 +369,24 @@ public:
     }
 
 private:
+    reply prompt(const message& m) {
+        if (!options_.interactive) return reply::refuse(failure::input_closed);
+        secret_string line;
+        failure why = ask(m.text(), m.kind() != style::prompt_echo_off, line);
+        if (why != failure::none) return reply::refuse(why);
+        return reply::answer(std::move(line));
+    }
+
     static void print(int fd, std::string_view text, bool newline) noexcept {
         write_all(fd, text);
         if (newline && (text.empty() || text.back() != '\n')) write_all(fd, "\n");
     }
     static void write_all(int fd, std::string_view text) noexcept {
-        while (!text.empty()) {
+        // A recorded signal ends the prompt, also when it cut a write short
+        // (a background write under TOSTOP raises SIGTTOU on every try).
+        while (!text.empty() && !detail::prompt_attempt::interrupted()) {
             ssize_t n = ::write(fd, text.data(), text.size());
-            // A recorded signal ends the prompt (a background write under
-            // TOSTOP raises SIGTTOU on every try).
-            if (n < 0 && errno == EINTR && !detail::prompt_attempt::interrupted()) continue;
+            if (n < 0 && errno == EINTR) continue;
             if (n <= 0) return;
             text.remove_prefix(static_cast<std::size_t>(n));
         }

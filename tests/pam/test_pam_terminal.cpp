@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -92,9 +93,13 @@ pam::terminal terminal_on(int in_fd, int prompt_fd, int timeout_ms,
     return pam::terminal(o);
 }
 
+pam::reply ask(pam::terminal& t, pam::style kind, const char* text) {
+    ::pam_message raw{static_cast<int>(kind), text};
+    return t(pam::message(kind, &raw));
+}
+
 pam::reply ask_secret(pam::terminal& t) {
-    ::pam_message raw{PAM_PROMPT_ECHO_OFF, "Password: "};
-    return t(pam::message(pam::style::prompt_echo_off, &raw));
+    return ask(t, pam::style::prompt_echo_off, "Password: ");
 }
 
 // Sets a disposition for the test and puts the old one back at the end.
@@ -282,4 +287,66 @@ TEST_CASE("a call's first failed prompt ends it: later prompts are not shown") {
     char shown[64] = {};
     CHECK(::read(prompts.read_end, shown, sizeof shown - 1) == 7);
     CHECK(std::string_view(shown) == "first: ");
+}
+
+TEST_CASE("a style the terminal does not know is refused as bad_message and nothing is asked") {
+    fd_pair input;
+    fd_pair prompts;
+    REQUIRE(::write(input.write_end, "unread\n", 7) == 7);
+    pam::terminal t = terminal_on(input.read_end, prompts.write_end, 5000);
+    pam::reply r = ask(t, static_cast<pam::style>(42), "Which? ");
+    CHECK(r.error() == pam::failure::bad_message);
+    CHECK_FALSE(r.has_answer());
+    pollfd shown{prompts.read_end, POLLIN, 0};
+    CHECK(::poll(&shown, 1, 0) == 0);  // no prompt
+    pollfd unread{input.read_end, POLLIN, 0};
+    REQUIRE(::poll(&unread, 1, 0) == 1);  // the input was left alone
+    char first = 0;
+    CHECK(::read(input.read_end, &first, 1) == 1);
+    CHECK(first == 'u');
+}
+
+TEST_CASE("a caught signal ends a prompt whose write it interrupted, even part-way") {
+    // The prompt is longer than the pipe holds: the write blocks part-way
+    // until the test sees the pipe full, then SIGHUP arrives.
+    host_calls = 0;
+    scoped_disposition hup(SIGHUP, &count_host_call);
+    fd_pair input;
+    fd_pair prompts;
+    const int capacity = ::fcntl(prompts.write_end, F_GETPIPE_SZ);
+    REQUIRE(capacity > 0);
+    const std::string prompt(static_cast<std::size_t>(capacity) * 2, 'p');
+    pam::terminal t = terminal_on(input.read_end, prompts.write_end, 5000);
+    const pthread_t prompter = ::pthread_self();
+    std::atomic<bool> done{false};
+    std::size_t shown = 0;
+    std::thread other([&] {
+        int queued = 0;
+        auto give_up = steady_clock::now() + std::chrono::seconds(5);
+        while (queued < capacity && steady_clock::now() < give_up) {
+            std::this_thread::sleep_for(milliseconds(1));
+            ::ioctl(prompts.read_end, FIONREAD, &queued);
+        }
+        ::pthread_kill(prompter, SIGHUP);
+        // If the write went on after the signal, unblock it (the test then fails).
+        give_up = steady_clock::now() + std::chrono::seconds(3);
+        while (!done && steady_clock::now() < give_up) std::this_thread::sleep_for(milliseconds(5));
+        char buffer[4096];
+        for (;;) {
+            pollfd p{prompts.read_end, POLLIN, 0};
+            if (::poll(&p, 1, done ? 0 : 200) <= 0) break;
+            ssize_t n = ::read(prompts.read_end, buffer, sizeof buffer);
+            if (n <= 0) break;
+            shown += static_cast<std::size_t>(n);
+        }
+    });
+    auto start = steady_clock::now();
+    pam::reply r = ask(t, pam::style::prompt_echo_on, prompt.c_str());
+    auto waited = steady_clock::now() - start;
+    done = true;
+    other.join();
+    CHECK(r.error() == pam::failure::cancelled);
+    CHECK(host_calls == 1);
+    CHECK(shown == static_cast<std::size_t>(capacity));  // the rest was never written
+    CHECK(waited < milliseconds(2500));
 }
