@@ -479,10 +479,12 @@ int main(int argc, char** argv) {
 #endif
     if (code == interrupted) {
         // The transaction has ended: now die of the Ctrl-C.
-        std::fflush(nullptr);
-        std::signal(SIGINT, SIG_DFL);
-        std::raise(SIGINT);
-        return 128 + SIGINT;  // SIGINT blocked by whoever started us
+        static_cast<void>(std::fflush(nullptr));  // the exit status reports the result
+        // Neither fails for SIGINT; when whoever started us blocks SIGINT,
+        // the signal stays pending and the status below says the same.
+        static_cast<void>(std::signal(SIGINT, SIG_DFL));
+        static_cast<void>(std::raise(SIGINT));
+        return 128 + SIGINT;
     }
     return code;
 }

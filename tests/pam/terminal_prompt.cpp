@@ -17,6 +17,8 @@
 // fails; exit 0 when every call succeeded, 1 otherwise.
 #include <handoff/pam.hpp>
 
+#include <cerrno>
+#include <climits>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -31,6 +33,18 @@ namespace {
 
 namespace pam = handoff::pam;
 
+// A whole decimal number, or exit 2.
+int number(const char* text) {
+    char* end = nullptr;
+    errno = 0;
+    long value = std::strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || value < INT_MIN || value > INT_MAX) {
+        std::fprintf(stderr, "terminal_prompt: not a number: %s\n", text);
+        std::exit(2);
+    }
+    return static_cast<int>(value);
+}
+
 int signal_named(const char* name) {
     static const std::pair<const char*, int> names[] = {
         {"ALRM", SIGALRM}, {"HUP", SIGHUP},   {"INT", SIGINT},
@@ -44,6 +58,7 @@ int signal_named(const char* name) {
     std::exit(2);
 }
 
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): a signal handler's record
 volatile std::sig_atomic_t host_saw = 0;
 extern "C" void host_handler(int sig) { host_saw = sig; }
 
@@ -69,7 +84,7 @@ int converse(pam::conversation<pam::terminal>& conv, const std::vector<std::stri
     if (host_saw != 0) std::fprintf(out, "host handler ran: %d\n", static_cast<int>(host_saw));
     if (rc != PAM_SUCCESS) {
         std::fprintf(out, "failure: %s\n", pam::to_string(conv.last_failure()));
-        std::fflush(out);
+        static_cast<void>(std::fflush(out));  // the harness reads what arrived
         return 1;
     }
     // Wiped and freed the way the adapter's array does it.
@@ -77,7 +92,7 @@ int converse(pam::conversation<pam::terminal>& conv, const std::vector<std::stri
     for (std::size_t i = 0; i < answers.size(); ++i) {
         std::fprintf(out, "answer %zu: %s\n", i + 1, answers[i].resp);
     }
-    std::fflush(out);
+    static_cast<void>(std::fflush(out));  // the harness reads what arrived
     return 0;
 }
 
@@ -110,15 +125,15 @@ int main(int argc, char** argv) {
         if (arg == "--echo-on") {
             s.echo_on = true;
         } else if (arg == "--prompts") {
-            s.prompts = std::atoi(next());
+            s.prompts = number(next());
         } else if (arg == "--timeout") {
-            s.options.timeout_ms = std::atoi(next());
+            s.options.timeout_ms = number(next());
         } else if (arg == "--reraise") {
             s.options.interrupt = pam::terminal_options::interrupt_action::reraise;
         } else if (arg == "--stdin") {
             s.options.input = pam::terminal_options::input_source::standard_input;
         } else if (arg == "--ignore") {
-            std::signal(signal_named(next()), SIG_IGN);
+            if (std::signal(signal_named(next()), SIG_IGN) == SIG_ERR) return 2;
         } else if (arg == "--host-handler") {
             struct sigaction sa {};
             sa.sa_handler = &host_handler;

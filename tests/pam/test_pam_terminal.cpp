@@ -1,7 +1,8 @@
 // pam::terminal in one process: what it does to the termios, to the signal
-// dispositions, and with signals that land on another thread. The same
-// behaviour as a shell sees it (stops, deaths, pamtester beside) is in
-// terminal_signals.py.
+// dispositions, with signals that land on another thread or that every thread
+// blocks, with a terminal that hangs up or refuses a background job, and when
+// the system refuses a descriptor or a wait. The same behaviour as a shell
+// sees it (stops, deaths, pamtester beside) is in terminal_signals.py.
 #include <handoff/pam.hpp>
 
 #include "../doctest.hpp"
@@ -9,7 +10,9 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -17,15 +20,20 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 namespace pam = handoff::pam;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
+
+// libgcov's dump, linked in coverage builds only (tests/pam/meson.build): a
+// forked child that ends with _exit writes its coverage counters with it.
+// NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): libgcov's name
+extern "C" void __gcov_dump() __attribute__((weak));
 
 namespace {
 
@@ -48,10 +56,9 @@ struct fd_pair {
 
 // A pseudo-terminal: the test types on master, the terminal reads slave.
 struct pty_pair {
-    int master = -1;
+    int master = ::posix_openpt(O_RDWR | O_NOCTTY);
     int slave = -1;
     pty_pair() {
-        master = ::posix_openpt(O_RDWR | O_NOCTTY);
         REQUIRE(master >= 0);
         REQUIRE(::grantpt(master) == 0);
         REQUIRE(::unlockpt(master) == 0);
@@ -60,7 +67,7 @@ struct pty_pair {
     }
     ~pty_pair() {
         ::close(slave);
-        ::close(master);
+        if (master >= 0) ::close(master);
     }
     pty_pair(const pty_pair&) = delete;
     pty_pair& operator=(const pty_pair&) = delete;
@@ -80,6 +87,27 @@ bool wait_for(int fd, std::string_view text) {
         seen.append(buf, static_cast<std::size_t>(n));
     }
     return true;
+}
+
+// Waits (up to 5 s) until process `pid` sleeps, blocked in a system call
+// (state S in /proc/PID/stat).
+bool asleep(pid_t pid) {
+    const std::string path = "/proc/" + std::to_string(pid) + "/stat";
+    auto deadline = steady_clock::now() + std::chrono::seconds(5);
+    while (steady_clock::now() < deadline) {
+        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return false;
+        char buf[512] = {};
+        ssize_t n = ::read(fd, buf, sizeof buf - 1);
+        ::close(fd);
+        std::string_view stat(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+        std::size_t paren = stat.rfind(')');  // the command name may hold anything
+        if (paren != std::string_view::npos && stat.substr(paren).rfind(") S", 0) == 0) {
+            return true;
+        }
+        std::this_thread::sleep_for(milliseconds(1));
+    }
+    return false;
 }
 
 pam::terminal terminal_on(int in_fd, int prompt_fd, int timeout_ms,
@@ -102,6 +130,76 @@ pam::reply ask_secret(pam::terminal& t) {
     return ask(t, pam::style::prompt_echo_off, "Password: ");
 }
 
+// termios has padding: compared field by field.
+bool same_termios(const termios& a, const termios& b) {
+    return a.c_iflag == b.c_iflag && a.c_oflag == b.c_oflag && a.c_cflag == b.c_cflag &&
+           a.c_lflag == b.c_lflag && a.c_line == b.c_line &&
+           std::memcmp(a.c_cc, b.c_cc, sizeof a.c_cc) == 0 &&
+           ::cfgetispeed(&a) == ::cfgetispeed(&b) && ::cfgetospeed(&a) == ::cfgetospeed(&b);
+}
+
+// Blocks `sig` in the calling thread for the scope (threads it starts inherit that).
+class scoped_block {
+public:
+    explicit scoped_block(int sig) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, sig);
+        REQUIRE(::pthread_sigmask(SIG_BLOCK, &set, &old_) == 0);
+    }
+    ~scoped_block() { ::pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+    scoped_block(const scoped_block&) = delete;
+    scoped_block& operator=(const scoped_block&) = delete;
+
+private:
+    sigset_t old_{};
+};
+
+void set_blocked(int sig, bool blocked) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    ::pthread_sigmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
+}
+
+// Runs `body` in a forked child (no other thread runs there) while this
+// process runs `meanwhile(child)`, and returns the child's exit status (the
+// int `body` returns), or 128 + the signal that ended it. The child writes
+// its coverage counters before it ends.
+template <class Body, class Meanwhile>
+int in_child(Body body, Meanwhile meanwhile) {
+    static_cast<void>(std::fflush(nullptr));
+    pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        const int code = body();
+        if (__gcov_dump != nullptr) __gcov_dump();
+        ::_exit(code);
+    }
+    meanwhile(child);
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Sets the soft limit on descriptors for the scope; a new descriptor must be
+// numbered below it, and poll(2) may watch no more than it.
+class scoped_fd_limit {
+public:
+    explicit scoped_fd_limit(rlim_t soft) {
+        ::getrlimit(RLIMIT_NOFILE, &old_);
+        rlimit lower = old_;
+        lower.rlim_cur = soft;
+        ::setrlimit(RLIMIT_NOFILE, &lower);
+    }
+    ~scoped_fd_limit() { ::setrlimit(RLIMIT_NOFILE, &old_); }
+    scoped_fd_limit(const scoped_fd_limit&) = delete;
+    scoped_fd_limit& operator=(const scoped_fd_limit&) = delete;
+
+private:
+    rlimit old_{};
+};
+
 // Sets a disposition for the test and puts the old one back at the end.
 class scoped_disposition {
 public:
@@ -121,8 +219,15 @@ private:
     struct sigaction old_ {};
 };
 
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): a signal handler's count
 std::atomic<int> host_calls{0};
 extern "C" void count_host_call(int) { host_calls.fetch_add(1); }
+
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): a signal handler's record
+std::atomic<int> host_siginfo_signo{0};
+extern "C" void record_host_siginfo(int, siginfo_t* info, void*) {
+    host_siginfo_signo.store(info->si_signo);
+}
 
 constexpr int caught_signals[] = {SIGALRM, SIGHUP,  SIGINT,  SIGPIPE, SIGQUIT,
                                   SIGTERM, SIGTSTP, SIGTTIN, SIGTTOU};
@@ -162,10 +267,10 @@ TEST_CASE("an echo-off prompt clears ECHO and ECHONL only and puts the exact ter
     termios expected = before;
     expected.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHONL);
     CHECK(during.c_lflag == expected.c_lflag);
-    CHECK(std::memcmp(&during, &expected, sizeof during) == 0);
+    CHECK(same_termios(during, expected));
     termios after{};
     REQUIRE(::tcgetattr(pty.slave, &after) == 0);
-    CHECK(std::memcmp(&after, &before, sizeof after) == 0);
+    CHECK(same_termios(after, before));
 }
 
 TEST_CASE("the host's dispositions are back after a prompt and ignored signals stay ignored") {
@@ -211,7 +316,7 @@ TEST_CASE("a signal that lands on another thread still ends the prompt at once")
     pam::terminal t = terminal_on(input.read_end, prompts.write_end, 5000);
     std::thread other([&] {
         // raise() in a thread signals that thread: not the one that prompts.
-        if (wait_for(prompts.read_end, "Password: ")) ::raise(SIGTERM);
+        if (wait_for(prompts.read_end, "Password: ")) static_cast<void>(::raise(SIGTERM));
     });
     auto start = steady_clock::now();
     pam::reply r = ask_secret(t);
@@ -289,6 +394,24 @@ TEST_CASE("a call's first failed prompt ends it: later prompts are not shown") {
     CHECK(std::string_view(shown) == "first: ");
 }
 
+TEST_CASE("a radio prompt is asked like an echo-on prompt: echo stays on") {
+    pty_pair pty;
+    pam::terminal t = terminal_on(pty.slave, pty.slave, 5000);
+    termios during{};
+    bool prompted = false;
+    std::thread typist([&] {
+        prompted = wait_for(pty.master, "Colour? ");
+        ::tcgetattr(pty.slave, &during);
+        static_cast<void>(::write(pty.master, "blue\n", 5));
+    });
+    pam::reply r = ask(t, pam::style::radio, "Colour? ");
+    typist.join();
+    REQUIRE(prompted);
+    CHECK((during.c_lflag & ECHO) != 0);
+    REQUIRE(r.has_answer());
+    CHECK(r.text() == "blue");
+}
+
 TEST_CASE("a style the terminal does not know is refused as bad_message and nothing is asked") {
     fd_pair input;
     fd_pair prompts;
@@ -304,6 +427,50 @@ TEST_CASE("a style the terminal does not know is refused as bad_message and noth
     char first = 0;
     CHECK(::read(input.read_end, &first, 1) == 1);
     CHECK(first == 'u');
+}
+
+TEST_CASE("a zero timeout takes a line typed ahead, and otherwise times out at once") {
+    fd_pair input;
+    fd_pair prompts;
+    pam::terminal t = terminal_on(input.read_end, prompts.write_end, 0);
+    REQUIRE(::write(input.write_end, "ahead\n", 6) == 6);
+    pam::reply typed = ask_secret(t);
+    REQUIRE(typed.has_answer());
+    CHECK(typed.text() == "ahead");
+    auto start = steady_clock::now();
+    CHECK(ask_secret(t).error() == pam::failure::timed_out);
+    CHECK(steady_clock::now() - start < milliseconds(2000));
+}
+
+TEST_CASE("a host handler installed with SA_SIGINFO is restored and takes the re-sent signal") {
+    host_siginfo_signo = 0;
+    struct sigaction host {};
+    host.sa_sigaction = &record_host_siginfo;
+    sigemptyset(&host.sa_mask);
+    host.sa_flags = SA_SIGINFO;
+    struct sigaction old {};
+    REQUIRE(::sigaction(SIGALRM, &host, &old) == 0);
+    struct sigaction before {};
+    REQUIRE(::sigaction(SIGALRM, nullptr, &before) == 0);
+
+    fd_pair input;
+    fd_pair prompts;
+    pam::terminal t = terminal_on(input.read_end, prompts.write_end, 5000);
+    const pthread_t prompter = ::pthread_self();
+    std::thread other([&] {
+        if (wait_for(prompts.read_end, "Password: ")) ::pthread_kill(prompter, SIGALRM);
+    });
+    pam::reply r = ask_secret(t);
+    other.join();
+    struct sigaction after {};
+    REQUIRE(::sigaction(SIGALRM, nullptr, &after) == 0);
+    ::sigaction(SIGALRM, &old, nullptr);
+    CHECK(r.error() == pam::failure::cancelled);
+    CHECK(host_siginfo_signo == SIGALRM);
+    CHECK((after.sa_flags & SA_SIGINFO) != 0);
+    const bool same_handler = after.sa_sigaction == before.sa_sigaction;
+    CHECK(same_handler);
+    CHECK(same_disposition(after, before));
 }
 
 TEST_CASE("a caught signal ends a prompt whose write it interrupted, even part-way") {
@@ -349,4 +516,246 @@ TEST_CASE("a caught signal ends a prompt whose write it interrupted, even part-w
     CHECK(host_calls == 1);
     CHECK(shown == static_cast<std::size_t>(capacity));  // the rest was never written
     CHECK(waited < milliseconds(2500));
+}
+
+TEST_CASE("the terminal hanging up during a secret prompt ends it as input_closed") {
+    pty_pair pty;
+    pam::terminal t = terminal_on(pty.slave, pty.slave, 5000);
+    std::thread hangup([&] {
+        wait_for(pty.master, "Password: ");
+        ::close(pty.master);  // the other end is gone: the slave hangs up
+        pty.master = -1;
+    });
+    pam::reply r = ask_secret(t);
+    hangup.join();
+    CHECK(r.error() == pam::failure::input_closed);
+}
+
+TEST_CASE("a stop signal that another thread's handler takes: the prompt is shown again") {
+    // The prompting thread blocks SIGTSTP, so the terminal re-sends it to the
+    // process; the host's handler on the other thread takes it, as a stop
+    // would end, and the prompt comes back at once.
+    host_calls = 0;
+    scoped_disposition tstp(SIGTSTP, &count_host_call);
+    scoped_block blocked_here(SIGTSTP);
+    fd_pair input;
+    fd_pair prompts;
+    pam::terminal t = terminal_on(input.read_end, prompts.write_end, 5000);
+    bool shown_twice = false;
+    int taken_before_second_prompt = -1;
+    std::thread other([&] {
+        set_blocked(SIGTSTP, false);
+        if (!wait_for(prompts.read_end, "Password: ")) return;
+        ::kill(::getpid(), SIGTSTP);
+        shown_twice = wait_for(prompts.read_end, "Password: ");
+        taken_before_second_prompt = host_calls;
+        static_cast<void>(::write(input.write_end, "pw\n", 3));
+    });
+    pam::reply r = ask_secret(t);
+    other.join();
+    CHECK(shown_twice);
+    // Prompting again before the stop was taken would have caught it again.
+    CHECK(taken_before_second_prompt == 1);
+    REQUIRE(r.has_answer());
+    CHECK(r.text() == "pw");
+    CHECK(host_calls == 1);
+}
+
+TEST_CASE(
+    "a stop signal that every thread blocks is waited for a second, then the prompt returns") {
+    host_calls = 0;
+    scoped_disposition tstp(SIGTSTP, &count_host_call);
+    pty_pair pty;  // input: a terminal, so the attempt ends its line
+    fd_pair prompts;
+    pam::terminal t = terminal_on(pty.slave, prompts.write_end, 5000);
+    bool shown_twice = false;
+    {
+        scoped_block blocked_here(SIGTSTP);
+        std::thread other([&] {
+            set_blocked(SIGTSTP, false);
+            if (!wait_for(prompts.read_end, "Password: ")) return;
+            // Fill the prompt pipe: the attempt's end blocks writing its newline
+            // until this thread, blocking SIGTSTP too by then, drains it.
+            const int flags = ::fcntl(prompts.write_end, F_GETFL);
+            ::fcntl(prompts.write_end, F_SETFL, flags | O_NONBLOCK);
+            const char block[512] = {};
+            while (::write(prompts.write_end, block, sizeof block) > 0) {}
+            ::fcntl(prompts.write_end, F_SETFL, flags);
+            ::kill(::getpid(), SIGTSTP);  // taken here: the only thread that does not block it
+            set_blocked(SIGTSTP, true);
+            shown_twice = wait_for(prompts.read_end, "Password: ");
+            static_cast<void>(::write(pty.master, "pw\n", 3));
+        });
+        auto start = steady_clock::now();
+        pam::reply r = ask_secret(t);
+        auto waited = steady_clock::now() - start;
+        other.join();
+        CHECK(shown_twice);
+        REQUIRE(r.has_answer());
+        CHECK(r.text() == "pw");
+        CHECK(waited >= milliseconds(1000));
+        CHECK(host_calls == 0);  // still pending: every thread blocks it
+    }
+    CHECK(host_calls == 1);  // taken by the host's handler once unblocked
+}
+
+TEST_CASE("a wake-up from a forked child that inherited the handler does not end the prompt") {
+    fd_pair input;
+    fd_pair prompts;
+    pam::terminal t = terminal_on(input.read_end, prompts.write_end, 5000);
+    int wake = -1;
+    {
+        std::lock_guard<std::mutex> no_prompt(pam::detail::terminal_prompt_lock());
+        wake = pam::detail::terminal_wake_pipe();
+    }
+    REQUIRE(wake >= 0);
+    int child_status = -1;
+    std::thread other([&] {
+        if (!wait_for(prompts.read_end, "Password: ")) return;
+        pid_t child = ::fork();
+        if (child == 0) {
+            // The prompt's handler is installed here too, on the same pipe.
+            static_cast<void>(::raise(SIGTERM));
+            // Success once the prompting parent has drained the wake-up byte.
+            bool drained = false;
+            for (int tries = 0; tries < 500 && !drained; ++tries) {
+                pollfd p{wake, POLLIN, 0};
+                drained = ::poll(&p, 1, 0) == 0;
+                const timespec pause{0, 10'000'000};
+                if (!drained) ::nanosleep(&pause, nullptr);
+            }
+            // Ends by exec, not _exit: valgrind would count the stacks of the
+            // threads that did not come along as leaks of this copy.
+            ::execl(drained ? "/bin/true" : "/bin/false", "verdict", nullptr);
+            ::_exit(2);
+        }
+        if (child < 0 || ::waitpid(child, &child_status, 0) != child) return;
+        static_cast<void>(::write(input.write_end, "pw\n", 3));
+    });
+    pam::reply r = ask_secret(t);
+    other.join();
+    CHECK(WIFEXITED(child_status));
+    CHECK(WEXITSTATUS(child_status) == 0);
+    REQUIRE(r.has_answer());
+    CHECK(r.text() == "pw");
+}
+
+TEST_CASE("without a descriptor to spare for the wake-up pipe, a signal still ends the prompt") {
+    // In a child process (the pipe is made once per process), with no
+    // descriptor left to make it: poll(2) alone sees the signal.
+    fd_pair input;
+    fd_pair prompts;
+    const int code = in_child(
+        [&] {
+            host_calls = 0;
+            scoped_disposition term(SIGTERM, &count_host_call);
+            scoped_fd_limit one(1);  // no new descriptor can be made
+            pam::terminal t = terminal_on(input.read_end, prompts.write_end, 5000);
+            const bool cancelled = ask_secret(t).error() == pam::failure::cancelled;
+            return cancelled && host_calls == 1 ? 0 : 1;
+        },
+        [&](pid_t child) {
+            CHECK(wait_for(prompts.read_end, "Password: "));
+            CHECK(asleep(child));  // waiting for the answer
+            ::kill(child, SIGTERM);
+        });
+    CHECK(code == 0);
+}
+
+TEST_CASE("a wait that poll(2) refuses fails the prompt as input_closed, at once") {
+    fd_pair input;
+    fd_pair prompts;
+    REQUIRE(::write(input.write_end, "first\n", 6) == 6);
+    const int code = in_child(
+        [&] {
+            pam::terminal t = terminal_on(input.read_end, prompts.write_end, 5000);
+            if (ask_secret(t).text() != "first") return 2;  // the wake-up pipe is made
+            scoped_fd_limit one(1);
+            // poll(2) refuses to watch more descriptors than RLIMIT_NOFILE allows
+            // (valgrind keeps its own limit: then there is nothing to check).
+            pollfd two[2] = {{input.read_end, POLLIN, 0}, {input.read_end, POLLIN, 0}};
+            if (::poll(two, 2, 0) != -1 || errno != EINVAL) return 77;
+            auto start = steady_clock::now();
+            const bool closed = ask_secret(t).error() == pam::failure::input_closed;
+            return closed && steady_clock::now() - start < milliseconds(2000) ? 0 : 1;
+        },
+        [](pid_t) {});
+    if (code == 77) {
+        MESSAGE("poll(2) is not limited by RLIMIT_NOFILE here (valgrind?): nothing to check");
+        return;
+    }
+    CHECK(code == 0);
+}
+
+TEST_CASE("a background job whose shell has gone is not asked for a secret: input_closed") {
+    // An orphaned process group in the background of its controlling terminal:
+    // tcsetattr fails with EIO there (no SIGTTOU can stop it), so echo cannot
+    // be turned off and the secret is not asked for.
+    pty_pair pty;
+    std::string slave_name = ::ptsname(pty.master);
+    fd_pair result;  // the job's verdict, one byte
+    fd_pair alive;   // the session leader waits until the job closes its end
+    static_cast<void>(std::fflush(nullptr));
+    pid_t leader = ::fork();
+    REQUIRE(leader >= 0);
+    if (leader == 0) {
+        // The session leader, with the pty as its controlling terminal and its
+        // own process group in the foreground.
+        if (::setsid() < 0) ::_exit(2);
+        int tty = ::open(slave_name.c_str(), O_RDWR);
+        if (tty < 0) ::_exit(2);
+        pid_t middle = ::fork();
+        if (middle == 0) {
+            const pid_t middle_pid = ::getpid();
+            if (::fork() == 0) {
+                // The job: its own process group; once its parent has exited
+                // (reparented outside the session) the group is orphaned.
+                ::setpgid(0, 0);
+                while (::getppid() == middle_pid) ::usleep(1000);
+                char verdict = 'x';
+                if (::tcgetpgrp(tty) != ::getpgrp()) {
+                    termios before{};
+                    termios after{};
+                    ::tcgetattr(tty, &before);
+                    pam::terminal_options o;  // the default input: /dev/tty
+                    o.timeout_ms = 3000;
+                    pam::terminal t(o);
+                    pam::reply r = ask_secret(t);
+                    ::tcgetattr(tty, &after);
+                    verdict = r.error() != pam::failure::input_closed ? 'r'
+                              : !same_termios(before, after)          ? 't'
+                                                                      : '0';
+                }
+                static_cast<void>(::write(result.write_end, &verdict, 1));
+                if (__gcov_dump != nullptr) __gcov_dump();
+                ::_exit(0);
+            }
+            ::_exit(0);
+        }
+        ::close(alive.write_end);
+        ::waitpid(middle, nullptr, 0);
+        char sink = 0;
+        while (::read(alive.read_end, &sink, 1) > 0) {}
+        ::_exit(0);
+    }
+    ::close(alive.write_end);
+    alive.write_end = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    char verdict = 0;
+    pollfd p{result.read_end, POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 10000) == 1);
+    REQUIRE(::read(result.read_end, &verdict, 1) == 1);
+    int status = 0;
+    REQUIRE(::waitpid(leader, &status, 0) == leader);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(verdict == '0');  // x: not in the background; r: asked; t: termios changed
+    std::string screen;
+    char buffer[256];
+    pollfd m{pty.master, POLLIN, 0};
+    while (::poll(&m, 1, 0) == 1) {
+        ssize_t n = ::read(pty.master, buffer, sizeof buffer);
+        if (n <= 0) break;
+        screen.append(buffer, static_cast<std::size_t>(n));
+    }
+    CHECK(screen.find("Password") == std::string::npos);
 }
