@@ -8,9 +8,17 @@
 // refuses overlong answers instead of truncating them, and says why a
 // conversation failed. Extras: --answers FILE (one answer per line),
 // --non-interactive, --timeout SECONDS, --print-env, --help.
+//
+// Prompts read standard input when it is not a terminal (as pamtester does),
+// else /dev/tty. At a prompt every signal that ends or stops a process leaves
+// the terminal as it was found (pam::terminal). Ctrl-C ends the transaction
+// (pam_end runs, answers are wiped) and then pamcheck dies of SIGINT, as
+// pamtester and any program interrupted at a shell do: a shell reports 130
+// and a script running pamcheck stops, which an exit(130) would not achieve.
 #include <handoff/pam.hpp>
 
 #include <cctype>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -29,6 +37,8 @@ namespace pam = handoff::pam;
 constexpr int exit_ok = 0;
 constexpr int exit_failed = 1;
 constexpr int exit_usage = 255;
+// Not an exit status: run() asks main() to die of SIGINT once PAM has ended.
+constexpr int interrupted = -1;
 
 // Set once from argv[0] in main, read by every message.
 // NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): see above
@@ -360,13 +370,19 @@ pam::status run_operation(pam::transaction& tx, const operation& op) {
     return tx.setcred(op.flags == 0 ? static_cast<int>(PAM_ESTABLISH_CRED) : op.flags);
 }
 
-// Either ready handler, chosen at run time.
+// Either ready handler, chosen at run time; a call at a time, so the
+// terminal's Ctrl-C ends the whole call.
 class any_handler {
 public:
     explicit any_handler(pam::scripted s) : h_(std::move(s)) {}
     explicit any_handler(pam::terminal t) : h_(std::move(t)) {}
-    pam::reply operator()(const pam::message& m) {
-        return std::visit([&](auto& h) { return h(m); }, h_);
+    void operator()(const pam::message_batch& batch, pam::reply_batch& replies) {
+        if (auto* t = std::get_if<pam::terminal>(&h_)) {
+            (*t)(batch, replies);
+            return;
+        }
+        auto& s = std::get<pam::scripted>(h_);
+        for (std::size_t i = 0; i < batch.size(); ++i) replies[i] = s(batch[i]);
     }
 
 private:
@@ -385,6 +401,8 @@ int run(const options& opt) {
         handler.emplace(pam::scripted(std::move(*answers), true));
     } else {
         pam::terminal_options t;
+        t.input = pam::terminal_options::input_source::automatic;
+        t.interrupt = pam::terminal_options::interrupt_action::cancel;
         t.interactive = opt.interactive;
         t.timeout_ms = opt.timeout_ms;
         handler.emplace(pam::terminal(t));
@@ -418,6 +436,7 @@ int run(const options& opt) {
             std::fprintf(stderr, "%s: performing operation - %s\n", program, op.name.c_str());
         }
         pam::status s = run_operation(tx, op);
+        if (!s && s.conversation_failure() == pam::failure::cancelled) return interrupted;
         if (!s) {
             std::fprintf(stderr, "%s: %s\n", program, s.message());
             if (s.conversation_failure() != pam::failure::none) {
@@ -450,12 +469,22 @@ int main(int argc, char** argv) {
     if (!opt) return code;
 #if HANDOFF_HAS_EXCEPTIONS
     try {
-        return run(*opt);
+        code = run(*opt);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "%s: %s\n", program, e.what());
         return exit_failed;
     }
 #else
-    return run(*opt);
+    code = run(*opt);
 #endif
+    if (code == interrupted) {
+        // The transaction has ended: now die of the Ctrl-C.
+        static_cast<void>(std::fflush(nullptr));  // the exit status reports the result
+        // Neither fails for SIGINT; when whoever started us blocks SIGINT,
+        // the signal stays pending and the status below says the same.
+        static_cast<void>(std::signal(SIGINT, SIG_DFL));
+        static_cast<void>(std::raise(SIGINT));
+        return 128 + SIGINT;
+    }
+    return code;
 }

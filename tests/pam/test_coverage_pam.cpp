@@ -476,15 +476,16 @@ int answer_on_controlling_terminal(pam::terminal_options options, bool stdin_is_
 }
 }  // namespace
 
-TEST_CASE("input_source::tty reads the controlling terminal, whatever stdin is") {
+TEST_CASE("input_source::tty, the default, reads the controlling terminal, whatever stdin is") {
     pam::terminal_options o;
-    o.input = pam::terminal_options::input_source::tty;
+    CHECK(o.input == pam::terminal_options::input_source::tty);
     o.timeout_ms = 5000;
     CHECK(answer_on_controlling_terminal(o, false) == 0);
 }
 
 TEST_CASE("input_source::automatic reads the controlling terminal when stdin is one") {
     pam::terminal_options o;
+    o.input = pam::terminal_options::input_source::automatic;
     o.timeout_ms = 5000;
     CHECK(answer_on_controlling_terminal(o, true) == 0);
 }
