@@ -1,9 +1,11 @@
 // A test module built on pam_module.hpp, driven by test_pam_module.cpp through
-// the real libpam. The application picks what pam_sm_authenticate does by
-// setting PAM_RUSER to a mode before the call (see the list in authenticate).
-// Destructors and deleters report to the application as lines written to the
-// file descriptor in HANDOFF_PROBE_FD ("destroyed A"), so the test can see
-// what ran, when, and how often, even after pam_end.
+// the real libpam. It is built twice (the second time as pam_handoff_twin.so
+// with HANDOFF_PROBE_TWIN), with default symbol visibility, so the "twin" mode
+// can show that module data is typed per module. The application picks what pam_sm_authenticate
+// does by setting PAM_RUSER to a mode before the call (see the list in authenticate). Destructors
+// and deleters report to the application as lines written to the file descriptor in
+// HANDOFF_PROBE_FD ("destroyed A"), so the test can see what ran, when, and how often, even after
+// pam_end.
 //
 // The body returns PAM_SUCCESS when what it checked held, PAM_AUTH_ERR
 // otherwise; the throw: modes return nothing (the barrier answers for them).
@@ -71,6 +73,19 @@ void c_object_free(c_object* p) {
 }
 using c_object_domain = handoff::deleter_domain<c_object_free>;
 
+}  // namespace
+
+// A type with external linkage, so both copies of the probe (this one and the
+// twin, built with HANDOFF_PROBE_TWIN) have a type of the same name.
+namespace probe_types {
+struct shared {
+    int value = 0;
+};
+}  // namespace probe_types
+
+namespace {
+
+constexpr pam::data_key<probe_types::shared> twin_key{"probe.twin"};
 constexpr pam::data_key<counted> counted_key{"probe.counted"};
 constexpr pam::data_key<other_type> same_name_other_type{"probe.counted"};
 constexpr pam::data_key<int> c_int_key{"probe.c_int"};
@@ -194,6 +209,16 @@ HANDOFF_PAM_AUTHENTICATE(h, flags, args) {
     if (m == "stateful_deleter") {
         std::unique_ptr<counted, naming_deleter> owner(new counted("S"), naming_deleter{"S"});
         return verdict(h.try_set_data(counted_key, std::move(owner)).ok());
+    }
+
+    // --- the same type stored by another module: that module's data, not ours ---
+    if (m == "twin") {
+#ifdef HANDOFF_PROBE_TWIN
+        return verdict(h.get_data(twin_key) == nullptr);
+#else
+        if (!h.try_set_data(twin_key, std::make_unique<probe_types::shared>())) return PAM_AUTH_ERR;
+        return verdict(h.get_data(twin_key) != nullptr);
+#endif
     }
 
     // --- arguments (the service file passes them) ---

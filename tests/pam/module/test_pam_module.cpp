@@ -645,6 +645,12 @@ TEST_CASE("data stored through the C API is not handed out as a typed object") {
     CHECK(events.take() == lines{"foreign cleanup"});
 }
 
+TEST_CASE("the same type stored by another module is that module's, not handed out here") {
+    application app;
+    handle h("probe_twin", app);
+    CHECK(h.authenticate("twin") == PAM_SUCCESS);  // the twin got nullptr
+}
+
 TEST_CASE("owners of every kind: c_unique_ptr, a deleter-only domain, a stateful deleter") {
     probe_events events;
     {
