@@ -53,6 +53,13 @@
 #ifndef HANDOFF_PAM_FORCED_UNWIND
 #define HANDOFF_PAM_FORCED_UNWIND 0
 #endif
+// A handler for abi::__forced_unwind gets its reference bound to NULL (the
+// unwind carries no C++ object); GCC's -fsanitize=null reports that binding.
+#if HANDOFF_PAM_FORCED_UNWIND && defined(__GNUC__) && !defined(__clang__)
+#define HANDOFF_PAM_FORCED_UNWIND_HANDLER __attribute__((no_sanitize("null")))
+#else
+#define HANDOFF_PAM_FORCED_UNWIND_HANDLER
+#endif
 
 // pam_sm_* must stay visible when a module is built with -fvisibility=hidden;
 // handoff's own type tags must stay private to each module (section 5).
@@ -107,7 +114,8 @@ inline int code_of_pam_error(int code) noexcept {
 // Runs body() (which returns a PAM code) and returns its code, or the code of
 // what it threw (see the table above). entry names the caller in the log.
 template <class Body>
-int guarded(::pam_handle_t* pamh, const char* entry, Body&& body) {
+HANDOFF_PAM_FORCED_UNWIND_HANDLER int guarded(::pam_handle_t* pamh, const char* entry,
+                                              Body&& body) {
     static_assert(std::is_convertible_v<std::invoke_result_t<Body&>, int>,
                   "handoff: a module body returns a PAM code (int)");
 #if HANDOFF_HAS_EXCEPTIONS
