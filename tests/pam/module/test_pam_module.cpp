@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -796,6 +797,36 @@ TEST_CASE("a throwing conversation form ends the body with the conversation's co
     CHECK(h.end(PAM_CONV_ERR) == PAM_SUCCESS);
 }
 #endif
+
+TEST_CASE("an entry point called with a NULL handle returns PAM_SYSTEM_ERR, body not run") {
+    const char* path = std::getenv("HANDOFF_PROBE_MODULE");
+    REQUIRE(path != nullptr);
+    void* module = ::dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    REQUIRE(module != nullptr);
+    using entry = int (*)(::pam_handle_t*, int, int, const char**);
+    void* symbol = ::dlsym(module, "pam_sm_authenticate");
+    REQUIRE(symbol != nullptr);
+    auto authenticate = reinterpret_cast<entry>(symbol);
+    const char* argv[] = {"x"};
+    CHECK(authenticate(nullptr, 0, 1, argv) == PAM_SYSTEM_ERR);
+    CHECK(::dlclose(module) == 0);
+}
+
+TEST_CASE("module_arguments survive a NULL argv, a negative argc and NULL entries") {
+    CHECK(pam::module_arguments(3, nullptr).empty());
+    const char* argv[] = {"a=1", nullptr, "b"};
+    CHECK(pam::module_arguments(-1, argv).empty());
+    pam::module_arguments args(3, argv);
+    REQUIRE(args.size() == 3);
+    CHECK(args[1].empty());
+    CHECK(args.value("a") == std::optional<std::string_view>("1"));
+    CHECK(args.has("b"));
+    CHECK_FALSE(args.has("a"));
+    std::size_t seen = 0;
+    for (std::string_view a : args) seen += a.size();
+    CHECK(seen == 4);
+    CHECK(pam::module_arguments().empty());
+}
 
 TEST_CASE("module arguments: flags, key=value, first wins, empty values, brackets") {
     application app;
