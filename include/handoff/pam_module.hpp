@@ -26,7 +26,7 @@
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 
-#include <string.h>  // strnlen (POSIX)
+#include <string.h>  // NOLINT(modernize-deprecated-headers): strnlen is POSIX, not in <cstring>
 #include <syslog.h>
 
 #include <cstdarg>
@@ -162,6 +162,7 @@ inline int run_entry(::pam_handle_t* pamh, const char* entry, int flags, int arg
 //   HANDOFF_PAM_AUTHENTICATE(h, flags, args) { ... return PAM_SUCCESS; }
 //
 // A NULL pam_handle_t gives PAM_SYSTEM_ERR without running the body.
+// NOLINTBEGIN(bugprone-macro-parentheses): handle, flags and args name parameters
 #define HANDOFF_PAM_ENTRY(fn, handle, flags, args)                                            \
     static int handoff_pam_body_##fn(::handoff::pam::module_handle, int,                      \
                                      const ::handoff::pam::module_arguments&);                \
@@ -173,6 +174,7 @@ inline int run_entry(::pam_handle_t* pamh, const char* entry, int flags, int arg
     static int handoff_pam_body_##fn(                                                         \
         [[maybe_unused]] ::handoff::pam::module_handle handle, [[maybe_unused]] int flags,    \
         [[maybe_unused]] const ::handoff::pam::module_arguments& args)
+// NOLINTEND(bugprone-macro-parentheses)
 
 #define HANDOFF_PAM_AUTHENTICATE(handle, flags, args) \
     HANDOFF_PAM_ENTRY(authenticate, handle, flags, args)
@@ -310,8 +312,8 @@ static_assert(sizeof(outgoing) == sizeof(::pam_message) && std::is_standard_layo
 //   an answer to an info/error message    PAM_SUCCESS; the answer is wiped and
 //                                         freed at once and reads as none
 // The module's own mistakes are refused before the application is called:
-//   no messages, more than PAM_MAX_NUM_MSG, a NULL text, a style other than
-//   the four portable ones                PAM_CONV_ERR    failure::bad_message
+//   no messages, more than PAM_MAX_NUM_MSG,
+//   a NULL text                           PAM_CONV_ERR    failure::bad_message
 //   no conversation function (PAM_CONV)   PAM_CONV_ERR    failure::no_conversation
 class responses {
 public:
@@ -487,6 +489,7 @@ struct HANDOFF_PAM_MODULE_LOCAL data_tag {
 };
 
 struct data_box_header {
+    data_box_header(const void* t, void* o) noexcept : tag(t), object(o) {}
     const void* tag;
     void* object;
 };
@@ -494,7 +497,7 @@ struct data_box_header {
 template <class T, class Deleter>
 struct data_box : data_box_header {
     explicit data_box(std::unique_ptr<T, Deleter>&& o) noexcept
-        : data_box_header{&data_tag<T>::id, handoff::detail::as_void(o.get())},
+        : data_box_header(&data_tag<T>::id, handoff::detail::as_void(o.get())),
           owner(std::move(o)) {}
     std::unique_ptr<T, Deleter> owner;
 };
@@ -502,7 +505,7 @@ struct data_box : data_box_header {
 // libpam's cleanup: destroys the owner (its deleter runs) and the box.
 template <class Box>
 void destroy_data_box(::pam_handle_t*, void* data, int) noexcept {
-    if (data == nullptr) return;
+    // data is never NULL: libpam passes back the box try_set_data stored.
     Box* box = static_cast<Box*>(static_cast<data_box_header*>(data));
     box->~Box();
     libc::deallocate(box);
@@ -520,7 +523,8 @@ void destroy_data_box(::pam_handle_t*, void* data, int) noexcept {
 // builds), which guarded() turns back into that code.
 class module_handle {
 public:
-    // Safety: pamh is the handle libpam passed to this pam_sm_* call.
+    // Safety: pamh is the handle libpam passed to this pam_sm_* call (never
+    // NULL: libpam's functions declare it nonnull; the entry points check it).
     explicit module_handle(::pam_handle_t* pamh) noexcept : pamh_(pamh) {}
     ::pam_handle_t* native_handle() const noexcept { return pamh_; }
 
@@ -536,22 +540,25 @@ public:
         }
         const ::pam_message* pointers[PAM_MAX_NUM_MSG];
         bool any_prompt = false;
+        // outgoing's factories make the four portable styles only: the text
+        // is all that can be wrong.
         for (std::size_t i = 0; i < n; ++i) {
-            const style s = messages[i].kind();
-            const bool portable = s == style::prompt_echo_off || s == style::prompt_echo_on ||
-                                  s == style::text_info || s == style::error_msg;
-            if (!portable || messages[i].text() == nullptr) {
+            if (messages[i].text() == nullptr) {
                 return responses::failed(pamh_, PAM_CONV_ERR, failure::bad_message);
             }
-            any_prompt = any_prompt || is_prompt_style(s);
+            any_prompt = any_prompt || is_prompt_style(messages[i].kind());
             pointers[i] = &messages[i].raw();
         }
+        // pam_get_item(PAM_CONV) cannot fail on the handle libpam passed
+        // (pam_start refuses a NULL conversation and pam_set_item refuses to
+        // set one); its result is checked all the same.
         const void* item = nullptr;
-        if (::pam_get_item(pamh_, PAM_CONV, &item) != PAM_SUCCESS || item == nullptr ||
-            static_cast<const ::pam_conv*>(item)->conv == nullptr) {
+        const int got = ::pam_get_item(pamh_, PAM_CONV, &item);
+        const auto* conv = static_cast<const ::pam_conv*>(item);
+        if (got != PAM_SUCCESS || conv == nullptr ||  // LCOV_EXCL_BR_LINE: see above
+            conv->conv == nullptr) {
             return responses::failed(pamh_, PAM_CONV_ERR, failure::no_conversation);
         }
-        const ::pam_conv* conv = static_cast<const ::pam_conv*>(item);
         ::pam_response* reply = nullptr;
         const int rc = conv->conv(static_cast<int>(n), pointers, &reply, conv->appdata_ptr);
         // Owned from here on, whatever rc says: pam_conv(3) promises num_msg
@@ -598,8 +605,9 @@ public:
     // libpam's default) if it is not set yet.
     libpam_string try_user(const char* prompt = nullptr) const noexcept {
         const char* user = nullptr;
-        int rc = ::pam_get_user(pamh_, &user, prompt);
-        if (rc == PAM_SUCCESS && user == nullptr) rc = PAM_SERVICE_ERR;
+        // Linux-PAM returns PAM_SUCCESS with a string only (an unanswered
+        // prompt is PAM_CONV_ERR), so c_str() is NULL exactly when !ok().
+        const int rc = ::pam_get_user(pamh_, &user, prompt);
         return libpam_string(user, status_of(rc));
     }
 
@@ -710,6 +718,7 @@ public:
     // --- logging ------------------------------------------------------------
 
     // pam_syslog(3): the line is prefixed with the module and service names.
+    // NOLINTNEXTLINE(cert-dcl50-cpp): C varargs, so the format is checked and goes to pam_vsyslog
     HANDOFF_PAM_PRINTF(3, 4) void log(int priority, const char* format, ...) const noexcept {
         std::va_list args;
         va_start(args, format);
@@ -724,16 +733,17 @@ private:
 
     libpam_string get_authtok(int item, const char* prompt) const noexcept {
         const char* token = nullptr;
-        int rc = ::pam_get_authtok(pamh_, item, &token, prompt);
-        if (rc == PAM_SUCCESS && token == nullptr) rc = PAM_AUTHTOK_ERR;
+        // As with pam_get_user: PAM_SUCCESS comes with a string (an
+        // unanswered prompt is PAM_AUTHTOK_ERR).
+        const int rc = ::pam_get_authtok(pamh_, item, &token, prompt);
         return libpam_string(token, status_of(rc));
     }
 
 #if HANDOFF_HAS_EXCEPTIONS
     template <class Result>
-    static Result checked(Result&& r) {
+    static Result checked(Result r) {
         if (!r.ok()) throw error(r.status());
-        return std::move(r);
+        return r;
     }
 #endif
 

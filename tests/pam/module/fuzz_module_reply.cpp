@@ -54,6 +54,8 @@ struct plan {
     std::vector<slot> slots;
 };
 
+// libFuzzer's entry points and the C callback share no context but these two.
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): see above
 plan* current = nullptr;
 
 int conversation(int n, const ::pam_message** msg, ::pam_response** resp, void*) {
@@ -79,6 +81,7 @@ int conversation(int n, const ::pam_message** msg, ::pam_response** resp, void*)
     return p.rc;
 }
 
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): see `current`
 ::pam_handle_t* pamh = nullptr;
 
 // The documented rules, written out independently of the header.
@@ -120,7 +123,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     std::FILE* f = std::fopen(service.c_str(), "w");
     if (f == nullptr) std::abort();
     std::fputs("auth required pam_permit.so\n", f);
-    std::fclose(f);
+    if (std::fclose(f) != 0) std::abort();
     ::pam_conv conv{&conversation, nullptr};
     if (::pam_start_confdir("fuzz", "alice", &conv, dir, &pamh) != PAM_SUCCESS) std::abort();
     ::unlink(service.c_str());

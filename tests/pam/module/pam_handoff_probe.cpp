@@ -8,9 +8,11 @@
 // pam_end.
 //
 // The body returns PAM_SUCCESS when what it checked held, PAM_AUTH_ERR
-// otherwise; the throw: modes return nothing (the barrier answers for them).
+// otherwise; the throw: modes use the throwing forms, and what they throw the
+// barrier answers for.
 #include <handoff/pam_module.hpp>
 
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -33,11 +35,13 @@ namespace {
 void report(const char* event, const char* name = "") noexcept {
     const char* fd_text = std::getenv("HANDOFF_PROBE_FD");
     if (fd_text == nullptr) return;
-    const int fd = std::atoi(fd_text);
+    char* end = nullptr;
+    const long fd = std::strtol(fd_text, &end, 10);
+    if (end == fd_text || *end != '\0' || fd < 0 || fd > INT_MAX) return;
     char line[128];
     const int n = std::snprintf(line, sizeof line, "%s%s%s\n", event, *name ? " " : "", name);
     if (n > 0 && static_cast<std::size_t>(n) < sizeof line) {
-        (void)!::write(fd, line, static_cast<std::size_t>(n));
+        (void)!::write(static_cast<int>(fd), line, static_cast<std::size_t>(n));
     }
 }
 
@@ -125,6 +129,17 @@ int throw_for(std::string_view what, pam::module_handle h) {
     if (what == "user") {
         (void)h.user();
         return PAM_SUCCESS;
+    }
+    // The throwing forms of the token calls: the token the application typed
+    // must come back, or pam::error carries libpam's code out of the body.
+    if (what == "authtok") return verdict(h.authtok("Token: ") == "typed-token");
+    if (what == "old_authtok") return verdict(h.old_authtok("Old token: ") == "typed-token");
+    if (what == "set_items") {
+        h.set_item(pam::string_item::oldauthtok, "old-one");
+        h.set_item(pam::string_item::authtok, "new-one");
+        const bool read_back = h.old_authtok() == "old-one" && h.authtok() == "new-one";
+        h.clear_item(pam::string_item::authtok);
+        return verdict(read_back && !h.get_item(pam::string_item::authtok));
     }
     return PAM_SERVICE_ERR;
 }
@@ -252,6 +267,13 @@ HANDOFF_PAM_AUTHENTICATE(h, flags, args) {
         // Asked through libpam's own prompt: the application answers.
         pam::libpam_string token = h.try_authtok("Token: ");
         return verdict(token && token.view() == "typed-token");
+    }
+    if (m == "authtok_refused") {
+        // libpam could not get a token: no string, libpam's code.
+        pam::libpam_string token = h.try_authtok("Token: ");
+        pam::libpam_string old = h.try_old_authtok("Old token: ");
+        if (token || old || token.c_str() != nullptr || !old.view().empty()) return PAM_SERVICE_ERR;
+        return token.code() == old.status().code() ? token.code() : PAM_SERVICE_ERR;
     }
     if (m == "log") {
         h.log(LOG_ERR, "probe says %s %d", "hello", 42);

@@ -15,7 +15,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -98,6 +101,7 @@ struct application {
         ++self->calls;
         self->resp_was_null = resp == nullptr;
         std::vector<seen_message> batch;
+        batch.reserve(static_cast<std::size_t>(n));
         for (int i = 0; i < n; ++i) batch.push_back({msg[i]->msg_style, msg[i]->msg});
         self->batches.push_back(batch);
         if (self->what == act::success_null_array) return PAM_SUCCESS;
@@ -170,9 +174,11 @@ public:
             pending_.append(buf, static_cast<std::size_t>(n));
         std::vector<std::string> lines;
         std::size_t start = 0;
-        for (std::size_t nl; (nl = pending_.find('\n', start)) != std::string::npos;
-             start = nl + 1) {
+        std::size_t nl = pending_.find('\n');
+        while (nl != std::string::npos) {
             lines.push_back(pending_.substr(start, nl - start));
+            start = nl + 1;
+            nl = pending_.find('\n', start);
         }
         pending_.erase(0, start);
         return lines;
@@ -189,9 +195,8 @@ using lines = std::vector<std::string>;
 // lines) while alive.
 class stderr_capture {
 public:
-    stderr_capture() {
-        std::fflush(stderr);
-        file_ = std::tmpfile();
+    stderr_capture() : file_(std::tmpfile()) {
+        REQUIRE(std::fflush(stderr) == 0);
         REQUIRE(file_ != nullptr);
         saved_ = ::dup(2);
         REQUIRE(::dup2(::fileno(file_), 2) == 2);
@@ -200,7 +205,7 @@ public:
     stderr_capture& operator=(const stderr_capture&) = delete;
     ~stderr_capture() {
         restore();
-        if (file_ != nullptr) std::fclose(file_);
+        if (file_ != nullptr) (void)std::fclose(file_);  // read-only use: nothing to lose
     }
     std::string text() {
         restore();
@@ -215,7 +220,7 @@ public:
 private:
     void restore() {
         if (saved_ < 0) return;
-        std::fflush(stderr);
+        (void)std::fflush(stderr);  // stderr is unbuffered: nothing is pending
         ::dup2(saved_, 2);
         ::close(saved_);
         saved_ = -1;
@@ -291,7 +296,7 @@ TEST_CASE("every misbehaviour of the application gives its documented code and f
         {act::success_null_array, 0, PAM_CONV_ERR, pam::failure::bad_reply},
         {act::null_answer, 0, PAM_CONV_ERR, pam::failure::unanswered_prompt},
         {act::long_answer, PAM_MAX_RESP_SIZE, PAM_CONV_ERR, pam::failure::answer_too_long},
-        {act::long_answer, 64 * 1024, PAM_CONV_ERR, pam::failure::answer_too_long},
+        {act::long_answer, std::size_t{64} * 1024, PAM_CONV_ERR, pam::failure::answer_too_long},
         {act::retcode, 0, PAM_CONV_ERR, pam::failure::bad_reply},
         {act::conv_err_after_write, 0, PAM_CONV_ERR, pam::failure::conversation_error},
         {act::buf_err_after_write, 0, PAM_BUF_ERR, pam::failure::out_of_memory},
@@ -442,6 +447,23 @@ TEST_CASE("the throwing forms throw pam::error with the code and the reason") {
     app.answers = {"ok"};
     CHECK(m.converse({pam::outgoing::prompt("x")}).text(0) == "ok");
 }
+
+TEST_CASE("the throwing forms return what the application answered when the call succeeds") {
+    application app;
+    app.answers = {"typed", "second"};
+    handle h("probe", app);
+    pam::module_handle m(h.get());
+    CHECK(m.prompt("Code: ", pam::echo::on).text(0) == "typed");
+    const pam::outgoing two[] = {pam::outgoing::info("i"), pam::outgoing::prompt("p")};
+    CHECK(m.converse(two, 2).text(1) == "second");
+    CHECK_NOTHROW(m.send_info("for your information"));
+    CHECK_NOTHROW(m.send_error("an error message"));
+    REQUIRE(app.batches.size() == 4);
+    CHECK(app.batches[0][0].style == PAM_PROMPT_ECHO_ON);
+    CHECK(app.batches[2][0].style == PAM_TEXT_INFO);
+    CHECK(app.batches[3][0].style == PAM_ERROR_MSG);
+    CHECK(app.batches[3][0].text == "an error message");
+}
 #endif
 
 TEST_SUITE_END();
@@ -516,14 +538,15 @@ TEST_CASE("failed attempts are counted in module data and shown on the next atte
 }
 
 TEST_CASE("the count shows through handoff's own application side too") {
-    pam::transaction tx("demo", "alice", pam::scripted({"0000", "1234"}));
-    REQUIRE(tx.started());
-    CHECK(tx.authenticate().code() == PAM_AUTH_ERR);
-    CHECK(tx.authenticate().ok());
-    const pam::scripted& s =
-        static_cast<pam::conversation<pam::scripted>&>(tx.conversation()).handler();
-    REQUIRE(s.transcript().size() == 2);
-    CHECK(s.transcript()[1] == "1 failed attempt so far.");
+    pam::scripted script({"0000", "1234"});
+    {
+        pam::transaction tx("demo", "alice", std::ref(script));
+        REQUIRE(tx.started());
+        CHECK(tx.authenticate().code() == PAM_AUTH_ERR);
+        CHECK(tx.authenticate().ok());
+    }
+    REQUIRE(script.transcript().size() == 2);
+    CHECK(script.transcript()[1] == "1 failed attempt so far.");
 }
 
 TEST_CASE("a misbehaving application gets PAM_CONV_ERR from the demo, which leaks nothing") {
@@ -531,7 +554,7 @@ TEST_CASE("a misbehaving application gets PAM_CONV_ERR from the demo, which leak
         {act::success_null_array, 0, 0, {}},
         {act::null_answer, 0, 0, {}},
         {act::long_answer, PAM_MAX_RESP_SIZE, 0, {}},
-        {act::long_answer, 64 * 1024, 0, {}},
+        {act::long_answer, std::size_t{64} * 1024, 0, {}},
         {act::retcode, 0, 0, {}},
         {act::conv_err_after_write, 0, 0, {}},
         {act::buf_err_after_write, 0, 0, {}},
@@ -806,6 +829,7 @@ TEST_CASE("an entry point called with a NULL handle returns PAM_SYSTEM_ERR, body
     using entry = int (*)(::pam_handle_t*, int, int, const char**);
     void* symbol = ::dlsym(module, "pam_sm_authenticate");
     REQUIRE(symbol != nullptr);
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): dlsym's void*, as POSIX says
     auto authenticate = reinterpret_cast<entry>(symbol);
     const char* argv[] = {"x"};
     CHECK(authenticate(nullptr, 0, 1, argv) == PAM_SYSTEM_ERR);
@@ -849,6 +873,106 @@ TEST_CASE("an authentication token asked through libpam's prompt") {
     CHECK(app.batches[0][0].text == "Token: ");
 }
 
+TEST_CASE("a user libpam cannot get is no string, with libpam's code and message") {
+    application app;
+    app.what = act::null_answer;  // the prompt for the user name gets no answer
+    handle h("probe", app, nullptr);
+    REQUIRE(h.started() == PAM_SUCCESS);
+    pam::module_handle m(h.get());
+    const pam::libpam_string user = m.try_user("Login: ");
+    CHECK_FALSE(user);
+    CHECK_FALSE(user.ok());
+    CHECK(user.code() == PAM_CONV_ERR);
+    CHECK(std::string(user.status().message()) == ::pam_strerror(h.get(), PAM_CONV_ERR));
+    CHECK(user.c_str() == nullptr);
+    CHECK(user.view().empty());
+    REQUIRE(app.batches.size() == 1);
+    CHECK(app.batches[0][0].style == PAM_PROMPT_ECHO_ON);
+    CHECK(app.batches[0][0].text == "Login: ");
+#if HANDOFF_HAS_EXCEPTIONS
+    try {
+        (void)m.user("Login: ");
+        FAIL("user() did not throw");
+    } catch (const pam::error& e) {
+        CHECK(e.code() == PAM_CONV_ERR);
+    }
+    CHECK(app.batches.size() == 1);  // libpam keeps the failure: no second prompt
+    application answering;
+    answering.answers = {"bob"};
+    handle h2("probe", answering, nullptr);
+    pam::module_handle m2(h2.get());
+    CHECK(m2.user("Login: ") == "bob");
+    CHECK(m2.user() == "bob");  // set now: not asked again
+    CHECK(answering.batches.size() == 1);
+#endif
+}
+
+TEST_CASE("the authentication tokens are hidden from the application: get_item reads nullopt") {
+    application app;
+    handle h("probe", app);
+    const void* raw = nullptr;
+    REQUIRE(::pam_get_item(h.get(), PAM_AUTHTOK, &raw) == PAM_BAD_ITEM);
+    pam::module_handle m(h.get());
+    CHECK_FALSE(m.get_item(pam::string_item::authtok).has_value());
+    CHECK_FALSE(m.get_item(pam::string_item::oldauthtok).has_value());
+    CHECK(m.get_item(pam::string_item::user) == std::optional<std::string_view>("alice"));
+}
+
+TEST_CASE("set_item reports PAM_BUF_ERR when its copy cannot be allocated, item unchanged") {
+    application app;
+    handle h("probe", app);
+    pam::module_handle m(h.get());
+    REQUIRE(m.try_set_item(pam::string_item::tty, "pts/1").ok());
+    {
+        wrapped::armed fail_first(1);
+        CHECK(m.try_set_item(pam::string_item::tty, "pts/2").code() == PAM_BUF_ERR);
+        CHECK(wrapped::state().injected);
+    }
+    CHECK(m.get_item(pam::string_item::tty) == std::optional<std::string_view>("pts/1"));
+    CHECK(m.try_clear_item(pam::string_item::tty).ok());
+    CHECK_FALSE(m.get_item(pam::string_item::tty).has_value());
+}
+
+TEST_CASE("an authentication token libpam cannot get is no string, with libpam's code") {
+    application app;
+    app.what = act::null_answer;  // libpam's prompt for the token gets no answer
+    handle h("probe", app);
+    // pam_get_authtok(3) turns a failed prompt into PAM_AUTHTOK_ERR.
+    CHECK(h.authenticate("authtok_refused") == PAM_AUTHTOK_ERR);
+    REQUIRE(app.batches.size() == 2);
+    CHECK(app.batches[0][0].text == "Token: ");
+    CHECK(app.batches[1][0].text == "Old token: ");
+}
+
+#if HANDOFF_HAS_EXCEPTIONS
+TEST_CASE("the throwing token and item forms return the value or carry libpam's code") {
+    application app;
+    app.answers = {"typed-token", "typed-token"};
+    handle h("probe", app);
+    CHECK(h.authenticate("throw:authtok") == PAM_SUCCESS);
+    CHECK(h.authenticate("throw:old_authtok") == PAM_SUCCESS);
+    CHECK(h.authenticate("throw:set_items") == PAM_SUCCESS);
+    CHECK(h.end(PAM_SUCCESS) == PAM_SUCCESS);
+    application silent;
+    silent.what = act::null_answer;
+    handle h2("probe", silent);
+    CHECK(h2.authenticate("throw:authtok") == PAM_AUTHTOK_ERR);
+    CHECK(h2.authenticate("throw:old_authtok") == PAM_AUTHTOK_ERR);
+    CHECK(h2.end(PAM_AUTHTOK_ERR) == PAM_SUCCESS);
+}
+
+TEST_CASE("guarded() names an unnamed entry point \"pam module\" in the log") {
+    application app;
+    handle h("probe", app);
+    stderr_capture log;
+    const int code =
+        pam::guarded(h.get(), nullptr, []() -> int { throw std::runtime_error("unnamed"); });
+    CHECK(code == PAM_SERVICE_ERR);
+    CHECK(contains(log.text(), "pam module: unnamed"));
+    CHECK(pam::guarded(h.get(), nullptr, [] { return PAM_IGNORE; }) == PAM_IGNORE);
+}
+#endif
+
 TEST_CASE("log() goes to pam_syslog") {
     application app;
     handle h("probe", app);
@@ -886,7 +1010,7 @@ TEST_CASE("thread cancellation passes through the barrier instead of aborting" *
     ::pam_conv conv{&application::conv, &c.app};
     REQUIRE(::pam_start("probe", "alice", &conv, &c.pamh) == PAM_SUCCESS);
     REQUIRE(::pam_set_item(c.pamh, PAM_RUSER, "pthread_exit") == PAM_SUCCESS);
-    pthread_t thread;
+    pthread_t thread{};
     auto run = [](void* p) -> void* {
         auto* self = static_cast<call*>(p);
         (void)::pam_authenticate(self->pamh, 0);
