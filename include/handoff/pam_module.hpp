@@ -13,7 +13,7 @@
 //   2. arguments          module_arguments: argv as string_views, key=value
 //   3. conversing         outgoing, responses, module_handle::try_converse:
 //                         the application's reply validated, wiped and freed
-//   4. strings libpam owns  libpam_string, string_item: user, authtok, items
+//   4. strings libpam owns  libpam_string, module_item: user, authtok, items
 //   5. module data        data_key<T>, set_data/get_data: owners handed to
 //                         libpam, typed retrieval
 //   6. module_handle      the view of pam_handle_t* that holds all of it
@@ -396,23 +396,28 @@ private:
 // 4. Strings libpam owns
 // ===========================================================================
 
-// String items a module may read or set (pam_get_item(3), pam_set_item(3)).
-// PAM_AUTHTOK and PAM_OLDAUTHTOK are visible to modules only.
-enum class string_item : int {
-    service = PAM_SERVICE,
-    user = PAM_USER,
-    user_prompt = PAM_USER_PROMPT,
-    tty = PAM_TTY,
-    ruser = PAM_RUSER,
-    rhost = PAM_RHOST,
+// The string items only modules use: the authentication tokens, which libpam
+// refuses to the application (PAM_BAD_ITEM), and the token type that
+// pam_get_authtok puts in its prompts. The items both sides use are pam::item
+// (pam_types.hpp).
+enum class module_item : int {
     authtok = PAM_AUTHTOK,
     oldauthtok = PAM_OLDAUTHTOK,
-#ifdef PAM_XDISPLAY
-    xdisplay = PAM_XDISPLAY,
-#endif
 #ifdef PAM_AUTHTOK_TYPE
     authtok_type = PAM_AUTHTOK_TYPE,
 #endif
+};
+
+// What module_handle's item calls take: a pam::item or a module_item,
+// converted implicitly; never a plain int.
+class string_item {
+public:
+    constexpr string_item(item which) noexcept : code_(static_cast<int>(which)) {}
+    constexpr string_item(module_item which) noexcept : code_(static_cast<int>(which)) {}
+    constexpr int code() const noexcept { return code_; }
+
+private:
+    int code_;
 };
 
 // A string libpam owns and lends to the module (the user name, an
@@ -625,8 +630,7 @@ public:
     // read). A view into libpam's copy: valid until the item is set again.
     std::optional<std::string_view> get_item(string_item which) const noexcept {
         const void* value = nullptr;
-        if (::pam_get_item(pamh_, static_cast<int>(which), &value) != PAM_SUCCESS ||
-            value == nullptr) {
+        if (::pam_get_item(pamh_, which.code(), &value) != PAM_SUCCESS || value == nullptr) {
             return std::nullopt;
         }
         return std::string_view(static_cast<const char*>(value));
@@ -639,10 +643,10 @@ public:
         if (!copy) {
             return status_of(copy.error() == errc::out_of_memory ? PAM_BUF_ERR : PAM_BAD_ITEM);
         }
-        return status_of(::pam_set_item(pamh_, static_cast<int>(which), copy->get()));
+        return status_of(::pam_set_item(pamh_, which.code(), copy->get()));
     }
     pam::status try_clear_item(string_item which) const noexcept {
-        return status_of(::pam_set_item(pamh_, static_cast<int>(which), nullptr));
+        return status_of(::pam_set_item(pamh_, which.code(), nullptr));
     }
 
 #if HANDOFF_HAS_EXCEPTIONS

@@ -1,6 +1,6 @@
 // handoff::pam types shared by the application side (pam.hpp), the module side
 // (pam_module.hpp) and the async handler: messages, replies, the response
-// array's ownership policy, and PAM results.
+// array's ownership policy, PAM results, and the items both sides use.
 // SPDX-License-Identifier: MIT
 //
 // Needs <security/pam_appl.h>; link with -lpam (Meson: dependency 'handoff-pam';
@@ -341,6 +341,25 @@ inline const status& check(const status& s) {
     return s;
 }
 #endif
+
+// ===========================================================================
+// Items
+// ===========================================================================
+
+// The string items an application and its modules both read and set
+// (pam_get_item(3), pam_set_item(3)). Those only modules use are
+// pam_module.hpp's module_item.
+enum class item : int {
+    service = PAM_SERVICE,
+    user = PAM_USER,
+    user_prompt = PAM_USER_PROMPT,
+    tty = PAM_TTY,
+    ruser = PAM_RUSER,
+    rhost = PAM_RHOST,
+#ifdef PAM_XDISPLAY
+    xdisplay = PAM_XDISPLAY,
+#endif
+};
 
 }  // namespace handoff::pam
 

@@ -135,11 +135,15 @@ int throw_for(std::string_view what, pam::module_handle h) {
     if (what == "authtok") return verdict(h.authtok("Token: ") == "typed-token");
     if (what == "old_authtok") return verdict(h.old_authtok("Old token: ") == "typed-token");
     if (what == "set_items") {
-        h.set_item(pam::string_item::oldauthtok, "old-one");
-        h.set_item(pam::string_item::authtok, "new-one");
+        h.set_item(pam::module_item::oldauthtok, "old-one");
+        h.set_item(pam::module_item::authtok, "new-one");
         const bool read_back = h.old_authtok() == "old-one" && h.authtok() == "new-one";
-        h.clear_item(pam::string_item::authtok);
-        return verdict(read_back && !h.get_item(pam::string_item::authtok));
+        h.clear_item(pam::module_item::authtok);
+        h.set_item(pam::item::tty, "pts/9");
+        const bool tty_set = h.get_item(pam::item::tty) == std::optional<std::string_view>("pts/9");
+        h.clear_item(pam::item::tty);
+        return verdict(read_back && tty_set && !h.get_item(pam::module_item::authtok) &&
+                       !h.get_item(pam::item::tty));
     }
     return PAM_SERVICE_ERR;
 }
@@ -148,7 +152,7 @@ int throw_for(std::string_view what, pam::module_handle h) {
 }  // namespace
 
 HANDOFF_PAM_AUTHENTICATE(h, flags, args) {
-    const std::optional<std::string_view> mode = h.get_item(pam::string_item::ruser);
+    const std::optional<std::string_view> mode = h.get_item(pam::item::ruser);
     if (!mode) return PAM_SERVICE_ERR;
     const std::string_view m = *mode;
 
@@ -250,18 +254,18 @@ HANDOFF_PAM_AUTHENTICATE(h, flags, args) {
     if (m == "items") {
         pam::libpam_string user = h.try_user();
         if (!user || user.view() != "alice") return PAM_AUTH_ERR;
-        if (h.get_item(pam::string_item::service) != std::optional<std::string_view>("probe")) {
+        if (h.get_item(pam::item::service) != std::optional<std::string_view>("probe")) {
             return PAM_AUTH_ERR;
         }
-        if (!h.try_set_item(pam::string_item::authtok, "from-the-probe")) return PAM_AUTH_ERR;
+        if (!h.try_set_item(pam::module_item::authtok, "from-the-probe")) return PAM_AUTH_ERR;
         pam::libpam_string token = h.try_authtok();  // set already: no prompt
         if (!token || token.view() != "from-the-probe") return PAM_AUTH_ERR;
         using namespace std::string_view_literals;
-        if (h.try_set_item(pam::string_item::tty, "nul\0inside"sv).code() != PAM_BAD_ITEM) {
+        if (h.try_set_item(pam::item::tty, "nul\0inside"sv).code() != PAM_BAD_ITEM) {
             return PAM_AUTH_ERR;
         }
-        if (!h.try_clear_item(pam::string_item::authtok)) return PAM_AUTH_ERR;
-        return verdict(!h.get_item(pam::string_item::authtok).has_value());
+        if (!h.try_clear_item(pam::module_item::authtok)) return PAM_AUTH_ERR;
+        return verdict(!h.get_item(pam::module_item::authtok).has_value());
     }
     if (m == "authtok_prompt") {
         // Asked through libpam's own prompt: the application answers.

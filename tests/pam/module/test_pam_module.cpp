@@ -913,24 +913,24 @@ TEST_CASE("the authentication tokens are hidden from the application: get_item r
     const void* raw = nullptr;
     REQUIRE(::pam_get_item(h.get(), PAM_AUTHTOK, &raw) == PAM_BAD_ITEM);
     pam::module_handle m(h.get());
-    CHECK_FALSE(m.get_item(pam::string_item::authtok).has_value());
-    CHECK_FALSE(m.get_item(pam::string_item::oldauthtok).has_value());
-    CHECK(m.get_item(pam::string_item::user) == std::optional<std::string_view>("alice"));
+    CHECK_FALSE(m.get_item(pam::module_item::authtok).has_value());
+    CHECK_FALSE(m.get_item(pam::module_item::oldauthtok).has_value());
+    CHECK(m.get_item(pam::item::user) == std::optional<std::string_view>("alice"));
 }
 
 TEST_CASE("set_item reports PAM_BUF_ERR when its copy cannot be allocated, item unchanged") {
     application app;
     handle h("probe", app);
     pam::module_handle m(h.get());
-    REQUIRE(m.try_set_item(pam::string_item::tty, "pts/1").ok());
+    REQUIRE(m.try_set_item(pam::item::tty, "pts/1").ok());
     {
         wrapped::armed fail_first(1);
-        CHECK(m.try_set_item(pam::string_item::tty, "pts/2").code() == PAM_BUF_ERR);
+        CHECK(m.try_set_item(pam::item::tty, "pts/2").code() == PAM_BUF_ERR);
         CHECK(wrapped::state().injected);
     }
-    CHECK(m.get_item(pam::string_item::tty) == std::optional<std::string_view>("pts/1"));
-    CHECK(m.try_clear_item(pam::string_item::tty).ok());
-    CHECK_FALSE(m.get_item(pam::string_item::tty).has_value());
+    CHECK(m.get_item(pam::item::tty) == std::optional<std::string_view>("pts/1"));
+    CHECK(m.try_clear_item(pam::item::tty).ok());
+    CHECK_FALSE(m.get_item(pam::item::tty).has_value());
 }
 
 TEST_CASE("an authentication token libpam cannot get is no string, with libpam's code") {
