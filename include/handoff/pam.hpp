@@ -187,19 +187,6 @@ private:
 // Transaction
 // ===========================================================================
 
-// String items an application may set or read.
-enum class item : int {
-    service = PAM_SERVICE,
-    user = PAM_USER,
-    user_prompt = PAM_USER_PROMPT,
-    tty = PAM_TTY,
-    ruser = PAM_RUSER,
-    rhost = PAM_RHOST,
-#ifdef PAM_XDISPLAY
-    xdisplay = PAM_XDISPLAY,
-#endif
-};
-
 struct start_options {
     // Read service files from this directory (pam_start_confdir, Linux-PAM >= 1.4);
     // empty: the system's configuration.

@@ -1,6 +1,6 @@
 // handoff::pam types shared by the application side (pam.hpp), the module side
 // (pam_module.hpp) and the async handler: messages, replies, the response
-// array's ownership policy, and PAM results.
+// array's ownership policy, PAM results, and the items both sides use.
 // SPDX-License-Identifier: MIT
 //
 // Needs <security/pam_appl.h>; link with -lpam (Meson: dependency 'handoff-pam';
@@ -44,6 +44,10 @@ enum class failure : unsigned char {
     handler_threw,      // the handler threw; the exception is kept
     out_of_memory,      // an allocation failed (PAM_BUF_ERR)
     reentered,          // PAM was called again from inside the handler
+    // Seen by modules (pam_module.hpp): what the application's conversation did.
+    no_conversation,     // the application set no conversation function
+    conversation_error,  // the application's conversation returned an error code
+    bad_reply,           // success with no reply array for prompts, or resp_retcode != 0
 };
 
 constexpr const char* to_string(failure f) noexcept {
@@ -60,6 +64,9 @@ constexpr const char* to_string(failure f) noexcept {
     case failure::handler_threw: return "the conversation handler threw";
     case failure::out_of_memory: return "out of memory";
     case failure::reentered: return "PAM was re-entered from the conversation";
+    case failure::no_conversation: return "the application has no conversation function";
+    case failure::conversation_error: return "the application's conversation failed";
+    case failure::bad_reply: return "the application's conversation returned an invalid reply";
     }
     return "unknown";
 }
@@ -334,6 +341,25 @@ inline const status& check(const status& s) {
     return s;
 }
 #endif
+
+// ===========================================================================
+// Items
+// ===========================================================================
+
+// The string items an application and its modules both read and set
+// (pam_get_item(3), pam_set_item(3)). Those only modules use are
+// pam_module.hpp's module_item.
+enum class item : int {
+    service = PAM_SERVICE,
+    user = PAM_USER,
+    user_prompt = PAM_USER_PROMPT,
+    tty = PAM_TTY,
+    ruser = PAM_RUSER,
+    rhost = PAM_RHOST,
+#ifdef PAM_XDISPLAY
+    xdisplay = PAM_XDISPLAY,
+#endif
+};
 
 }  // namespace handoff::pam
 

@@ -158,7 +158,10 @@ TEST_CASE("every failure has its own name, and a value outside the enum reads un
                            failure::input_closed,
                            failure::handler_threw,
                            failure::out_of_memory,
-                           failure::reentered};
+                           failure::reentered,
+                           failure::no_conversation,
+                           failure::conversation_error,
+                           failure::bad_reply};
     for (std::size_t i = 0; i < std::size(all); ++i) {
         std::string_view name = pam::to_string(all[i]);
         CHECK_FALSE(name.empty());

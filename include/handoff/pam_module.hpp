@@ -1,0 +1,789 @@
+// handoff::pam, module side: C++ PAM modules that converse, keep data and
+// never throw into libpam.
+// SPDX-License-Identifier: MIT
+//
+// Needs Linux-PAM's <security/pam_modules.h> and <security/pam_ext.h>; link
+// with -lpam (Meson: dependency 'handoff-pam'; pkg-config: handoff-pam; CMake:
+// handoff::pam). Shares its types with the application side through
+// pam_types.hpp and does not include pam.hpp.
+//
+// Sections, in the order a module author needs them:
+//   1. entry points       HANDOFF_PAM_AUTHENTICATE & co., guarded(): exceptions
+//                         become PAM codes and a pam_syslog line
+//   2. arguments          module_arguments: argv as string_views, key=value
+//   3. conversing         outgoing, responses, module_handle::try_converse:
+//                         the application's reply validated, wiped and freed
+//   4. strings libpam owns  libpam_string, module_item: user, authtok, items
+//   5. module data        data_key<T>, set_data/get_data: owners handed to
+//                         libpam, typed retrieval
+//   6. module_handle      the view of pam_handle_t* that holds all of it
+//   7. secrets            constant_time_equal
+#ifndef HANDOFF_PAM_MODULE_HPP
+#define HANDOFF_PAM_MODULE_HPP
+
+#include <handoff/pam_types.hpp>
+
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+
+#include <string.h>  // NOLINT(modernize-deprecated-headers): strnlen is POSIX, not in <cstring>
+#include <syslog.h>
+
+#include <cstdarg>
+#include <cstddef>
+#include <cstring>
+#include <initializer_list>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#if HANDOFF_HAS_EXCEPTIONS
+#include <exception>
+#include <system_error>
+// libstdc++ cancels threads by unwinding with abi::__forced_unwind.
+#if defined(__GLIBCXX__)
+#include <cxxabi.h>
+#define HANDOFF_PAM_FORCED_UNWIND 1
+#endif
+#endif
+#ifndef HANDOFF_PAM_FORCED_UNWIND
+#define HANDOFF_PAM_FORCED_UNWIND 0
+#endif
+// A handler for abi::__forced_unwind gets its reference bound to NULL (the
+// unwind carries no C++ object); GCC's -fsanitize=null reports that binding.
+#if HANDOFF_PAM_FORCED_UNWIND && defined(__GNUC__) && !defined(__clang__)
+#define HANDOFF_PAM_FORCED_UNWIND_HANDLER __attribute__((no_sanitize("null")))
+#else
+#define HANDOFF_PAM_FORCED_UNWIND_HANDLER
+#endif
+
+// pam_sm_* must stay visible when a module is built with -fvisibility=hidden;
+// handoff's own type tags must stay private to each module (section 5).
+#if defined(__GNUC__)
+#define HANDOFF_PAM_EXPORT __attribute__((visibility("default")))
+#define HANDOFF_PAM_MODULE_LOCAL __attribute__((visibility("hidden")))
+#define HANDOFF_PAM_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define HANDOFF_PAM_EXPORT
+#define HANDOFF_PAM_MODULE_LOCAL
+#define HANDOFF_PAM_PRINTF(fmt, args)
+#endif
+
+namespace handoff::pam {
+
+class module_handle;
+class module_arguments;
+
+// ===========================================================================
+// 1. Entry points
+// ===========================================================================
+//
+// A pam_sm_* function is called by libpam, which is C: nothing may unwind out
+// of it. guarded() runs a body and turns what it throws into a PAM code, and
+// says so in the system log through pam_syslog:
+//
+//   thrown                              returned           logged at
+//   std::bad_alloc                      PAM_BUF_ERR        LOG_CRIT
+//   handoff::pam::error                 its code()         LOG_ERR
+//     (a code of PAM_SUCCESS or PAM_IGNORE: PAM_SERVICE_ERR, an exception
+//      never means success or "skip me")
+//   std::system_error                   PAM_SYSTEM_ERR     LOG_ERR
+//   any other std::exception            PAM_SERVICE_ERR    LOG_ERR
+//   anything else                       PAM_SERVICE_ERR    LOG_ERR
+//
+// The log line is "<entry>: <what()>". A thread's cancellation
+// (abi::__forced_unwind, from pthread_cancel or pthread_exit) is not an error:
+// it is rethrown, since swallowing it aborts the process.
+//
+// With -fno-exceptions guarded() is a plain call: bodies use the try_ forms,
+// which never throw, and an allocation failure inside operator new ends the
+// process as it does everywhere in such a build.
+
+namespace detail {
+#if HANDOFF_HAS_EXCEPTIONS
+inline int code_of_pam_error(int code) noexcept {
+    return code == PAM_SUCCESS || code == PAM_IGNORE ? PAM_SERVICE_ERR : code;
+}
+#endif
+}  // namespace detail
+
+// Runs body() (which returns a PAM code) and returns its code, or the code of
+// what it threw (see the table above). entry names the caller in the log.
+template <class Body>
+HANDOFF_PAM_FORCED_UNWIND_HANDLER int guarded(::pam_handle_t* pamh, const char* entry,
+                                              Body&& body) {
+    static_assert(std::is_convertible_v<std::invoke_result_t<Body&>, int>,
+                  "handoff: a module body returns a PAM code (int)");
+#if HANDOFF_HAS_EXCEPTIONS
+    if (entry == nullptr) entry = "pam module";
+    try {
+        return body();
+#if HANDOFF_PAM_FORCED_UNWIND
+    } catch (abi::__forced_unwind&) {
+        throw;  // thread cancellation must run to its end
+#endif
+    } catch (const std::bad_alloc& e) {
+        ::pam_syslog(pamh, LOG_CRIT, "%s: %s", entry, e.what());
+        return PAM_BUF_ERR;
+    } catch (const error& e) {
+        ::pam_syslog(pamh, LOG_ERR, "%s: %s", entry, e.what());
+        return detail::code_of_pam_error(e.code());
+    } catch (const std::system_error& e) {
+        ::pam_syslog(pamh, LOG_ERR, "%s: %s", entry, e.what());
+        return PAM_SYSTEM_ERR;
+    } catch (const std::exception& e) {
+        ::pam_syslog(pamh, LOG_ERR, "%s: %s", entry, e.what());
+        return PAM_SERVICE_ERR;
+    } catch (...) {
+        ::pam_syslog(pamh, LOG_ERR, "%s: an exception that is not a std::exception", entry);
+        return PAM_SERVICE_ERR;
+    }
+#else
+    (void)pamh;
+    (void)entry;
+    return body();
+#endif
+}
+
+namespace detail {
+using module_body = int (*)(module_handle, int, const module_arguments&);
+inline int run_entry(::pam_handle_t* pamh, const char* entry, int flags, int argc,
+                     const char** argv, module_body body);
+}  // namespace detail
+
+// Defines pam_sm_<fn> (extern "C", exported even under -fvisibility=hidden)
+// and opens the C++ body that it runs through guarded(). The body sees a
+// module_handle, the flags and the module_arguments, and returns a PAM code:
+//
+//   HANDOFF_PAM_AUTHENTICATE(h, flags, args) { ... return PAM_SUCCESS; }
+//
+// A NULL pam_handle_t gives PAM_SYSTEM_ERR without running the body.
+// NOLINTBEGIN(bugprone-macro-parentheses): handle, flags and args name parameters
+#define HANDOFF_PAM_ENTRY(fn, handle, flags, args)                                            \
+    static int handoff_pam_body_##fn(::handoff::pam::module_handle, int,                      \
+                                     const ::handoff::pam::module_arguments&);                \
+    extern "C" HANDOFF_PAM_EXPORT int pam_sm_##fn(::pam_handle_t* pamh, int flags_, int argc, \
+                                                  const char** argv) {                        \
+        return ::handoff::pam::detail::run_entry(pamh, "pam_sm_" #fn, flags_, argc, argv,     \
+                                                 &handoff_pam_body_##fn);                     \
+    }                                                                                         \
+    static int handoff_pam_body_##fn(                                                         \
+        [[maybe_unused]] ::handoff::pam::module_handle handle, [[maybe_unused]] int flags,    \
+        [[maybe_unused]] const ::handoff::pam::module_arguments& args)
+// NOLINTEND(bugprone-macro-parentheses)
+
+#define HANDOFF_PAM_AUTHENTICATE(handle, flags, args) \
+    HANDOFF_PAM_ENTRY(authenticate, handle, flags, args)
+#define HANDOFF_PAM_SETCRED(handle, flags, args) HANDOFF_PAM_ENTRY(setcred, handle, flags, args)
+#define HANDOFF_PAM_ACCT_MGMT(handle, flags, args) HANDOFF_PAM_ENTRY(acct_mgmt, handle, flags, args)
+#define HANDOFF_PAM_OPEN_SESSION(handle, flags, args) \
+    HANDOFF_PAM_ENTRY(open_session, handle, flags, args)
+#define HANDOFF_PAM_CLOSE_SESSION(handle, flags, args) \
+    HANDOFF_PAM_ENTRY(close_session, handle, flags, args)
+#define HANDOFF_PAM_CHAUTHTOK(handle, flags, args) HANDOFF_PAM_ENTRY(chauthtok, handle, flags, args)
+
+// ===========================================================================
+// 2. Module arguments
+// ===========================================================================
+
+// The arguments after the module's path in the service file, as views into
+// libpam's argv: valid during the pam_sm_* call only.
+class module_arguments {
+public:
+    class iterator {
+    public:
+        using iterator_category = std::forward_iterator_tag;
+        using value_type = std::string_view;
+        using difference_type = std::ptrdiff_t;
+        using pointer = void;
+        using reference = std::string_view;
+        iterator(const module_arguments* a, std::size_t i) noexcept : args_(a), i_(i) {}
+        std::string_view operator*() const noexcept { return (*args_)[i_]; }
+        iterator& operator++() noexcept {
+            ++i_;
+            return *this;
+        }
+        friend bool operator==(iterator a, iterator b) noexcept { return a.i_ == b.i_; }
+        friend bool operator!=(iterator a, iterator b) noexcept { return a.i_ != b.i_; }
+
+    private:
+        const module_arguments* args_;
+        std::size_t i_;
+    };
+
+    module_arguments() noexcept = default;
+    // A negative argc or a NULL argv is an empty list; NULL entries read as "".
+    module_arguments(int argc, const char** argv) noexcept
+        : argv_(argc > 0 ? argv : nullptr),
+          size_(argc > 0 && argv != nullptr ? static_cast<std::size_t>(argc) : 0) {}
+
+    std::size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+    std::string_view operator[](std::size_t i) const noexcept {
+        return argv_[i] == nullptr ? std::string_view() : std::string_view(argv_[i]);
+    }
+    iterator begin() const noexcept { return iterator(this, 0); }
+    iterator end() const noexcept { return iterator(this, size_); }
+
+    // True when one argument is exactly `word` (a flag such as "debug").
+    bool has(std::string_view word) const noexcept {
+        for (std::string_view a : *this) {
+            if (a == word) return true;
+        }
+        return false;
+    }
+
+    // The value of the first "key=value" argument: "" for "key=", nullopt
+    // when there is none (a bare "key" is a flag, not a value). The first
+    // occurrence wins, as in Linux-PAM's own option parsing.
+    std::optional<std::string_view> value(std::string_view key) const noexcept {
+        for (std::string_view a : *this) {
+            if (a.size() > key.size() && a[key.size()] == '=' && a.substr(0, key.size()) == key) {
+                return a.substr(key.size() + 1);
+            }
+        }
+        return std::nullopt;
+    }
+
+private:
+    const char** argv_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+// ===========================================================================
+// 3. Conversing with the application
+// ===========================================================================
+
+enum class echo : bool { off = false, on = true };
+
+// One message a module sends: a style and a C string. The text is not copied:
+// it must stay valid until the conversation call returns (a literal, a buffer
+// or a std::string the caller keeps). Layout-compatible with pam_message, so
+// an array of them is also the contiguous array Solaris-style readers expect.
+class outgoing {
+public:
+    static outgoing info(const char* text) noexcept { return outgoing(PAM_TEXT_INFO, text); }
+    static outgoing error(const char* text) noexcept { return outgoing(PAM_ERROR_MSG, text); }
+    static outgoing prompt(const char* text, echo e = echo::off) noexcept {
+        return outgoing(e == echo::on ? PAM_PROMPT_ECHO_ON : PAM_PROMPT_ECHO_OFF, text);
+    }
+    static outgoing info(const std::string& text) noexcept { return info(text.c_str()); }
+    static outgoing error(const std::string& text) noexcept { return error(text.c_str()); }
+    static outgoing prompt(const std::string& text, echo e = echo::off) noexcept {
+        return prompt(text.c_str(), e);
+    }
+    // A temporary string would be gone before the call: keep it in a variable.
+    static outgoing info(std::string&&) = delete;
+    static outgoing error(std::string&&) = delete;
+    static outgoing prompt(std::string&&, echo = echo::off) = delete;
+
+    style kind() const noexcept { return static_cast<style>(raw_.msg_style); }
+    const char* text() const noexcept { return raw_.msg; }
+    const ::pam_message& raw() const noexcept { return raw_; }
+
+private:
+    outgoing(int s, const char* text) noexcept : raw_{s, text} {}
+    ::pam_message raw_;
+};
+static_assert(sizeof(outgoing) == sizeof(::pam_message) && std::is_standard_layout_v<outgoing>,
+              "handoff: outgoing must be laid out like pam_message");
+
+// The application's reply to one conversation call, validated before anyone
+// reads it, and owned: every answer is wiped and freed with the array when the
+// object goes (response_array, the adapter's policy). When the call failed
+// the object holds no answers and says why (code(), conversation_failure()).
+//
+// How each reply of the application is read (see also docs/api.md):
+//   conversation returned PAM_BUF_ERR     PAM_BUF_ERR     failure::out_of_memory
+//   conversation returned PAM_CONV_AGAIN  PAM_CONV_AGAIN  failure::conversation_error
+//   conversation returned any other error PAM_CONV_ERR    failure::conversation_error
+//     (a reply written before the error is wiped and freed all the same,
+//      as Linux-PAM's pam_vprompt frees it)
+//   PAM_SUCCESS, NULL array, prompts sent PAM_CONV_ERR    failure::bad_reply
+//   PAM_SUCCESS, NULL array, no prompts   PAM_SUCCESS (nothing to read)
+//   a resp_retcode other than 0           PAM_CONV_ERR    failure::bad_reply
+//   a NULL answer to a prompt             PAM_CONV_ERR    failure::unanswered_prompt
+//   an answer of PAM_MAX_RESP_SIZE bytes
+//     or more (never truncated)           PAM_CONV_ERR    failure::answer_too_long
+//   an answer to an info/error message    PAM_SUCCESS; the answer is wiped and
+//                                         freed at once and reads as none
+// The module's own mistakes are refused before the application is called:
+//   no messages, more than PAM_MAX_NUM_MSG,
+//   a NULL text                           PAM_CONV_ERR    failure::bad_message
+//   no conversation function (PAM_CONV)   PAM_CONV_ERR    failure::no_conversation
+class responses {
+public:
+    responses() noexcept = default;
+
+    bool ok() const noexcept { return status_.ok(); }
+    explicit operator bool() const noexcept { return ok(); }
+    // The code a module would return for this call: PAM_SUCCESS, PAM_CONV_ERR,
+    // PAM_BUF_ERR or PAM_CONV_AGAIN.
+    int code() const noexcept { return status_.code(); }
+    failure conversation_failure() const noexcept { return status_.conversation_failure(); }
+    const pam::status& status() const noexcept { return status_; }
+
+    // How many messages were sent (0 when the call failed).
+    std::size_t size() const noexcept { return size_; }
+    // Answers exist for prompts only. Out-of-range indexes read as no answer.
+    bool has_answer(std::size_t i) const noexcept { return c_str(i) != nullptr; }
+    const char* c_str(std::size_t i) const noexcept {
+        return i < answers_.size() ? answers_[i].resp : nullptr;
+    }
+    std::string_view text(std::size_t i) const noexcept {
+        const char* a = c_str(i);
+        return a == nullptr ? std::string_view() : std::string_view(a);
+    }
+
+    // Takes answer i out (still wiped when freed); it then reads as none.
+    [[nodiscard]] secure_c_string<libc> take(std::size_t i) noexcept {
+        if (i >= answers_.size()) return {};
+        return secure_c_string<libc>(std::exchange(answers_[i].resp, nullptr));
+    }
+
+private:
+    friend class module_handle;
+
+    responses(pam::status s, response_array answers, std::size_t n) noexcept
+        : answers_(std::move(answers)), size_(n), status_(s) {}
+
+    static responses failed(::pam_handle_t* pamh, int code, failure why) noexcept {
+        return responses(pam::status(code, ::pam_strerror(pamh, code), why), response_array(), 0);
+    }
+
+    // Reads what the application's conversation returned. `answers` already
+    // owns the array (if any), so every path below wipes and frees it.
+    static responses validate(::pam_handle_t* pamh, int rc, response_array answers,
+                              const outgoing* sent, std::size_t n, bool any_prompt) noexcept {
+        if (rc != PAM_SUCCESS) {
+            if (rc == PAM_BUF_ERR) return failed(pamh, PAM_BUF_ERR, failure::out_of_memory);
+            return failed(pamh, rc == PAM_CONV_AGAIN ? PAM_CONV_AGAIN : PAM_CONV_ERR,
+                          failure::conversation_error);
+        }
+        if (!answers) {
+            if (any_prompt) return failed(pamh, PAM_CONV_ERR, failure::bad_reply);
+            return responses(pam::status(PAM_SUCCESS, ::pam_strerror(pamh, PAM_SUCCESS)),
+                             response_array(), n);
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            const ::pam_response& r = answers[i];
+            if (r.resp_retcode != 0) return failed(pamh, PAM_CONV_ERR, failure::bad_reply);
+            if (!is_prompt_style(sent[i].kind())) continue;
+            if (r.resp == nullptr) return failed(pamh, PAM_CONV_ERR, failure::unanswered_prompt);
+            if (::strnlen(r.resp, PAM_MAX_RESP_SIZE) >= PAM_MAX_RESP_SIZE) {
+                return failed(pamh, PAM_CONV_ERR, failure::answer_too_long);
+            }
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            if (!is_prompt_style(sent[i].kind())) {
+                owns_response_text::release_element<libc>(answers[i]);
+            }
+        }
+        return responses(pam::status(PAM_SUCCESS, ::pam_strerror(pamh, PAM_SUCCESS)),
+                         std::move(answers), n);
+    }
+
+    response_array answers_;
+    std::size_t size_ = 0;
+    pam::status status_;
+};
+
+// ===========================================================================
+// 4. Strings libpam owns
+// ===========================================================================
+
+// The string items only modules use: the authentication tokens, which libpam
+// refuses to the application (PAM_BAD_ITEM), and the token type that
+// pam_get_authtok puts in its prompts. The items both sides use are pam::item
+// (pam_types.hpp).
+enum class module_item : int {
+    authtok = PAM_AUTHTOK,
+    oldauthtok = PAM_OLDAUTHTOK,
+#ifdef PAM_AUTHTOK_TYPE
+    authtok_type = PAM_AUTHTOK_TYPE,
+#endif
+};
+
+// What module_handle's item calls take: a pam::item or a module_item,
+// converted implicitly; never a plain int.
+class string_item {
+public:
+    constexpr string_item(item which) noexcept : code_(static_cast<int>(which)) {}
+    constexpr string_item(module_item which) noexcept : code_(static_cast<int>(which)) {}
+    constexpr int code() const noexcept { return code_; }
+
+private:
+    int code_;
+};
+
+// A string libpam owns and lends to the module (the user name, an
+// authentication token): never freed by the module, valid until the item is
+// set again or pam_end. Empty, with the PAM code, when the call failed.
+class libpam_string {
+public:
+    libpam_string() noexcept = default;
+    libpam_string(const char* text, pam::status s) noexcept
+        : text_(s.ok() ? text : nullptr), status_(s) {}
+
+    bool ok() const noexcept { return status_.ok(); }
+    explicit operator bool() const noexcept { return ok(); }
+    int code() const noexcept { return status_.code(); }
+    const pam::status& status() const noexcept { return status_; }
+
+    const char* c_str() const noexcept { return text_; }
+    std::string_view view() const noexcept {
+        return text_ == nullptr ? std::string_view() : std::string_view(text_);
+    }
+
+private:
+    const char* text_ = nullptr;
+    pam::status status_;
+};
+
+// ===========================================================================
+// 5. Module data
+// ===========================================================================
+//
+// pam_set_data(3) keeps a pointer under a name until pam_end, and calls a
+// cleanup function when the name is set again (PAM_DATA_REPLACE) or at
+// pam_end. handoff hands libpam an owner: the object goes into a small box
+// (malloc'ed) holding the owner and a tag for T, and the cleanup destroys the
+// owner, so the owner's own deleter runs, exactly once:
+//   - at pam_end, or when the name is set again or removed;
+//   - if the box cannot be made (PAM_BUF_ERR) or pam_set_data fails (it does
+//     when called from the application: PAM_SYSTEM_ERR), before try_set_data
+//     returns: libpam took nothing, so the object is freed here.
+// The status pam_end passes to the cleanup is not forwarded to the deleter.
+//
+// Typed retrieval: a data_key<T> binds a name to T at compile time, and the
+// box carries a tag for T that get_data checks before it hands out a T*. The
+// tag is private to the module that set the data (a type's name does not
+// prove the same layout in another module built separately), so get_data
+// returns nullptr for data set under that name with another type, by another
+// module or through the C API.
+//
+// Safety: names are one namespace for the whole module stack. Prefix them with
+// your module's name. get_data reads one pointer at the start of what is
+// stored under the name to find the tag, so another module storing something
+// smaller than a pointer under the same name would make that read overrun.
+
+// A name bound to a type. name must live as long as the module (a literal).
+template <class T>
+class data_key {
+    static_assert(std::is_object_v<T> && !std::is_array_v<T>,
+                  "handoff: module data is one object; keep arrays in an owner of their own");
+
+public:
+    constexpr explicit data_key(const char* name) noexcept : name_(name) {}
+    constexpr const char* name() const noexcept { return name_; }
+
+private:
+    const char* name_;
+};
+
+namespace detail {
+
+// One per type and per module: its address is the tag.
+template <class T>
+struct HANDOFF_PAM_MODULE_LOCAL data_tag {
+    static constexpr char id = 0;
+};
+
+struct data_box_header {
+    data_box_header(const void* t, void* o) noexcept : tag(t), object(o) {}
+    const void* tag;
+    void* object;
+};
+
+template <class T, class Deleter>
+struct data_box : data_box_header {
+    explicit data_box(std::unique_ptr<T, Deleter>&& o) noexcept
+        : data_box_header(&data_tag<T>::id, handoff::detail::as_void(o.get())),
+          owner(std::move(o)) {}
+    std::unique_ptr<T, Deleter> owner;
+};
+
+// libpam's cleanup: destroys the owner (its deleter runs) and the box.
+template <class Box>
+void destroy_data_box(::pam_handle_t*, void* data, int) noexcept {
+    // data is never NULL: libpam passes back the box try_set_data stored.
+    Box* box = static_cast<Box*>(static_cast<data_box_header*>(data));
+    box->~Box();
+    libc::deallocate(box);
+}
+
+}  // namespace detail
+
+// ===========================================================================
+// 6. module_handle
+// ===========================================================================
+
+// A view of the pam_handle_t a pam_sm_* function receives (not owned; copy it
+// freely). Every try_ member returns the PAM code in what it returns and never
+// throws; the members without try_ throw pam::error instead (exception
+// builds), which guarded() turns back into that code.
+class module_handle {
+public:
+    // Safety: pamh is the handle libpam passed to this pam_sm_* call (never
+    // NULL: libpam's functions declare it nonnull; the entry points check it).
+    explicit module_handle(::pam_handle_t* pamh) noexcept : pamh_(pamh) {}
+    ::pam_handle_t* native_handle() const noexcept { return pamh_; }
+
+    // --- conversing ---------------------------------------------------------
+
+    // Sends messages[0..n) in one call of the application's conversation and
+    // returns its validated reply (see responses for every case). Texts are
+    // not copied. A reply slot is always passed, even for info messages only
+    // (some applications crash on a NULL one).
+    responses try_converse(const outgoing* messages, std::size_t n) const noexcept {
+        if (messages == nullptr || n == 0 || n > PAM_MAX_NUM_MSG) {
+            return responses::failed(pamh_, PAM_CONV_ERR, failure::bad_message);
+        }
+        const ::pam_message* pointers[PAM_MAX_NUM_MSG];
+        bool any_prompt = false;
+        // outgoing's factories make the four portable styles only: the text
+        // is all that can be wrong.
+        for (std::size_t i = 0; i < n; ++i) {
+            if (messages[i].text() == nullptr) {
+                return responses::failed(pamh_, PAM_CONV_ERR, failure::bad_message);
+            }
+            any_prompt = any_prompt || is_prompt_style(messages[i].kind());
+            pointers[i] = &messages[i].raw();
+        }
+        // pam_get_item(PAM_CONV) cannot fail on the handle libpam passed
+        // (pam_start refuses a NULL conversation and pam_set_item refuses to
+        // set one); its result is checked all the same.
+        const void* item = nullptr;
+        const int got = ::pam_get_item(pamh_, PAM_CONV, &item);
+        const auto* conv = static_cast<const ::pam_conv*>(item);
+        if (got != PAM_SUCCESS || conv == nullptr ||  // LCOV_EXCL_BR_LINE: see above
+            conv->conv == nullptr) {
+            return responses::failed(pamh_, PAM_CONV_ERR, failure::no_conversation);
+        }
+        ::pam_response* reply = nullptr;
+        const int rc = conv->conv(static_cast<int>(n), pointers, &reply, conv->appdata_ptr);
+        // Owned from here on, whatever rc says: pam_conv(3) promises num_msg
+        // elements when the pointer is set.
+        response_array owned = response_array::adopt(reply, n);
+        return responses::validate(pamh_, rc, std::move(owned), messages, n, any_prompt);
+    }
+    responses try_converse(std::initializer_list<outgoing> messages) const noexcept {
+        return try_converse(messages.begin(), messages.size());
+    }
+
+    // One prompt; its answer is text(0).
+    responses try_prompt(const char* text, echo e = echo::off) const noexcept {
+        const outgoing m = outgoing::prompt(text, e);
+        return try_converse(&m, 1);
+    }
+    // One info or error message (PAM_TEXT_INFO, PAM_ERROR_MSG).
+    pam::status try_send_info(const char* text) const noexcept {
+        const outgoing m = outgoing::info(text);
+        return try_converse(&m, 1).status();
+    }
+    pam::status try_send_error(const char* text) const noexcept {
+        const outgoing m = outgoing::error(text);
+        return try_converse(&m, 1).status();
+    }
+
+#if HANDOFF_HAS_EXCEPTIONS
+    responses converse(const outgoing* messages, std::size_t n) const {
+        return checked(try_converse(messages, n));
+    }
+    responses converse(std::initializer_list<outgoing> messages) const {
+        return checked(try_converse(messages));
+    }
+    responses prompt(const char* text, echo e = echo::off) const {
+        return checked(try_prompt(text, e));
+    }
+    void send_info(const char* text) const { check(try_send_info(text)); }
+    void send_error(const char* text) const { check(try_send_error(text)); }
+#endif
+
+    // --- user, authentication tokens, items ---------------------------------
+
+    // pam_get_user(3): PAM_USER, asking the application (with prompt, or
+    // libpam's default) if it is not set yet.
+    libpam_string try_user(const char* prompt = nullptr) const noexcept {
+        const char* user = nullptr;
+        // Linux-PAM returns PAM_SUCCESS with a string only (an unanswered
+        // prompt is PAM_CONV_ERR), so c_str() is NULL exactly when !ok().
+        const int rc = ::pam_get_user(pamh_, &user, prompt);
+        return libpam_string(user, status_of(rc));
+    }
+
+    // pam_get_authtok(3): PAM_AUTHTOK (or PAM_OLDAUTHTOK), asked for through
+    // libpam's own pam_prompt if no module set it yet. libpam reads that
+    // reply itself: it does not refuse overlong answers as try_converse does.
+    libpam_string try_authtok(const char* prompt = nullptr) const noexcept {
+        return get_authtok(PAM_AUTHTOK, prompt);
+    }
+    libpam_string try_old_authtok(const char* prompt = nullptr) const noexcept {
+        return get_authtok(PAM_OLDAUTHTOK, prompt);
+    }
+
+    // The item's current value, or nullopt when it is unset (or cannot be
+    // read). A view into libpam's copy: valid until the item is set again.
+    std::optional<std::string_view> get_item(string_item which) const noexcept {
+        const void* value = nullptr;
+        if (::pam_get_item(pamh_, which.code(), &value) != PAM_SUCCESS || value == nullptr) {
+            return std::nullopt;
+        }
+        return std::string_view(static_cast<const char*>(value));
+    }
+
+    // pam_set_item(3) copies the value; the temporary C string made here is
+    // wiped before it is freed. A value holding '\0' is refused (PAM_BAD_ITEM).
+    pam::status try_set_item(string_item which, std::string_view value) const noexcept {
+        result<secure_c_string<libc>> copy = try_secure_c_strdup<libc>(value);
+        if (!copy) {
+            return status_of(copy.error() == errc::out_of_memory ? PAM_BUF_ERR : PAM_BAD_ITEM);
+        }
+        return status_of(::pam_set_item(pamh_, which.code(), copy->get()));
+    }
+    pam::status try_clear_item(string_item which) const noexcept {
+        return status_of(::pam_set_item(pamh_, which.code(), nullptr));
+    }
+
+#if HANDOFF_HAS_EXCEPTIONS
+    std::string_view user(const char* prompt = nullptr) const {
+        return checked(try_user(prompt)).view();
+    }
+    std::string_view authtok(const char* prompt = nullptr) const {
+        return checked(try_authtok(prompt)).view();
+    }
+    std::string_view old_authtok(const char* prompt = nullptr) const {
+        return checked(try_old_authtok(prompt)).view();
+    }
+    void set_item(string_item which, std::string_view value) const {
+        check(try_set_item(which, value));
+    }
+    void clear_item(string_item which) const { check(try_clear_item(which)); }
+#endif
+
+    // --- module data --------------------------------------------------------
+
+    // Hands the owner's object to libpam under key (see section 5). Any
+    // std::unique_ptr works, c_unique_ptr of any domain included; its deleter
+    // runs exactly once. An empty owner removes what the name holds.
+    template <class T, class Deleter>
+    pam::status try_set_data(const data_key<T>& key,
+                             std::unique_ptr<T, Deleter> owner) const noexcept {
+        static_assert(std::is_nothrow_move_constructible_v<Deleter>,
+                      "handoff: the deleter must move without throwing");
+        static_assert(std::is_same_v<typename std::unique_ptr<T, Deleter>::pointer, T*>,
+                      "handoff: module data is held through a plain T*");
+        using box_type = detail::data_box<T, Deleter>;
+        static_assert(alignof(box_type) <= libc::alignment,
+                      "handoff: this deleter is over-aligned for malloc");
+        if (!owner) return try_remove_data(key);
+        void* raw = libc::allocate(sizeof(box_type));
+        if (raw == nullptr) return status_of(PAM_BUF_ERR);  // owner frees the object
+        box_type* box = ::new (raw) box_type(std::move(owner));
+        detail::data_box_header* header = box;
+        const int rc =
+            ::pam_set_data(pamh_, key.name(), header, &detail::destroy_data_box<box_type>);
+        if (rc != PAM_SUCCESS) detail::destroy_data_box<box_type>(pamh_, header, rc);
+        return status_of(rc);
+    }
+
+    // The object stored under key, if it was stored by this module with
+    // this type; nullptr otherwise (nothing stored, removed, another type,
+    // another module, or called from the application). libpam keeps it until
+    // the name is set again or pam_end.
+    template <class T>
+    T* get_data(const data_key<T>& key) const noexcept {
+        const void* stored = nullptr;
+        if (::pam_get_data(pamh_, key.name(), &stored) != PAM_SUCCESS || stored == nullptr) {
+            return nullptr;
+        }
+        const auto* header = static_cast<const detail::data_box_header*>(stored);
+        if (header->tag != &detail::data_tag<T>::id) return nullptr;
+        return static_cast<T*>(header->object);
+    }
+
+    // Runs the deleter of what key's name holds now; get_data then returns nullptr.
+    template <class T>
+    pam::status try_remove_data(const data_key<T>& key) const noexcept {
+        return status_of(::pam_set_data(pamh_, key.name(), nullptr, nullptr));
+    }
+
+#if HANDOFF_HAS_EXCEPTIONS
+    template <class T, class Deleter>
+    void set_data(const data_key<T>& key, std::unique_ptr<T, Deleter> owner) const {
+        check(try_set_data(key, std::move(owner)));
+    }
+#endif
+
+    // --- logging ------------------------------------------------------------
+
+    // pam_syslog(3): the line is prefixed with the module and service names.
+    // NOLINTNEXTLINE(cert-dcl50-cpp): C varargs, so the format is checked and goes to pam_vsyslog
+    HANDOFF_PAM_PRINTF(3, 4) void log(int priority, const char* format, ...) const noexcept {
+        std::va_list args;
+        va_start(args, format);
+        ::pam_vsyslog(pamh_, priority, format, args);
+        va_end(args);
+    }
+
+private:
+    pam::status status_of(int code) const noexcept {
+        return pam::status(code, ::pam_strerror(pamh_, code));
+    }
+
+    libpam_string get_authtok(int item, const char* prompt) const noexcept {
+        const char* token = nullptr;
+        // As with pam_get_user: PAM_SUCCESS comes with a string (an
+        // unanswered prompt is PAM_AUTHTOK_ERR).
+        const int rc = ::pam_get_authtok(pamh_, item, &token, prompt);
+        return libpam_string(token, status_of(rc));
+    }
+
+#if HANDOFF_HAS_EXCEPTIONS
+    template <class Result>
+    static Result checked(Result r) {
+        if (!r.ok()) throw error(r.status());
+        return r;
+    }
+#endif
+
+    ::pam_handle_t* pamh_;
+};
+
+namespace detail {
+inline int run_entry(::pam_handle_t* pamh, const char* entry, int flags, int argc,
+                     const char** argv, module_body body) {
+    if (pamh == nullptr) return PAM_SYSTEM_ERR;
+    return guarded(pamh, entry,
+                   [&] { return body(module_handle(pamh), flags, module_arguments(argc, argv)); });
+}
+}  // namespace detail
+
+// ===========================================================================
+// 7. Secrets
+// ===========================================================================
+
+// Compares what the user typed with a secret without branching on the
+// secret's bytes: the time depends on given.size() (which the user knows)
+// and not on where the first difference is, nor on expected's contents.
+// An empty expected matches only an empty given.
+inline bool constant_time_equal(std::string_view given, std::string_view expected) noexcept {
+    const std::size_t n = expected.size();
+    if (n == 0) return given.empty();
+    unsigned diff = given.size() == n ? 0u : 1u;
+    for (std::size_t i = 0; i < given.size(); ++i) {
+        // Past expected's end read expected[0]: the length differs already.
+        const std::size_t in_range = std::size_t{0} - static_cast<std::size_t>(i < n);
+        diff |= static_cast<unsigned>(static_cast<unsigned char>(given[i]) ^
+                                      static_cast<unsigned char>(expected[i & in_range]));
+    }
+    return diff == 0;
+}
+
+}  // namespace handoff::pam
+
+#endif  // HANDOFF_PAM_MODULE_HPP
