@@ -232,13 +232,13 @@ def vendored(src, work):
     run([CXX, "-std=c++17"] + WARNINGS + ["-Ithird_party"] + core_sources + ["-o", "app"],
         cwd=where)
     run([os.path.join(where, "app")])
-    # The PAM side: handoff.hpp and every pam*.hpp together, -Ithird_party, -lpam.
+    # The PAM side: handoff.hpp and every pam*.hpp, -Ithird_party -pthread -lpam (README).
     pam = os.path.join(work, "pam", "third_party", "handoff")
     os.makedirs(pam)
     for header in ["handoff.hpp"] + src.pam_headers:
         shutil.copy(os.path.join(src.dir, "include", "handoff", header), pam)
-    compile_run(src, work, os.path.join(work, "pam"), ["-Ithird_party"],
-                ["-Ithird_party", "-lpam"])
+    compile_run(src, work, os.path.join(work, "pam"), ["-Ithird_party", "-pthread"],
+                ["-Ithird_party", "-pthread", "-lpam"])
 
 
 def install_meson(src, work):
