@@ -479,6 +479,8 @@ class data_key {
 
 public:
     constexpr explicit data_key(const char* name) noexcept : name_(name) {}
+    // libpam declares the name nonnull (UBSan: "null pointer passed as argument").
+    explicit data_key(std::nullptr_t) = delete;
     constexpr const char* name() const noexcept { return name_; }
 
 private:
