@@ -282,6 +282,14 @@ private:
             start_ = status(PAM_BUF_ERR, "out of memory");
             return;
         }
+        // libpam would read "root\0x" as "root": refused, as set_item refuses it.
+        constexpr char nul = '\0';
+        if (service.find(nul) != std::string::npos || user.find(nul) != std::string::npos ||
+            options.confdir.find(nul) != std::string::npos) {
+            last_ = PAM_BAD_ITEM;
+            start_ = status(PAM_BAD_ITEM, ::pam_strerror(nullptr, PAM_BAD_ITEM));
+            return;
+        }
         ::pam_conv c = conv_->c_conv();
         const char* u = user.empty() ? nullptr : user.c_str();
         int code = PAM_SUCCESS;

@@ -479,6 +479,8 @@ class data_key {
 
 public:
     constexpr explicit data_key(const char* name) noexcept : name_(name) {}
+    // libpam declares the name nonnull (UBSan: "null pointer passed as argument").
+    explicit data_key(std::nullptr_t) = delete;
     constexpr const char* name() const noexcept { return name_; }
 
 private:
@@ -675,6 +677,9 @@ public:
                              std::unique_ptr<T, Deleter> owner) const noexcept {
         static_assert(std::is_nothrow_move_constructible_v<Deleter>,
                       "handoff: the deleter must move without throwing");
+        static_assert(!std::is_reference_v<Deleter>,
+                      "handoff: libpam keeps the owner until pam_end, after the body returns: a "
+                      "reference deleter would dangle by then; store the deleter by value");
         static_assert(std::is_same_v<typename std::unique_ptr<T, Deleter>::pointer, T*>,
                       "handoff: module data is held through a plain T*");
         using box_type = detail::data_box<T, Deleter>;

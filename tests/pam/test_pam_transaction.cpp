@@ -224,3 +224,17 @@ TEST_CASE("a moved transaction keeps its conversation and handle") {
     CHECK(a.native_handle() == nullptr);
     CHECK(b.authenticate().ok());
 }
+
+TEST_CASE("a service, user or confdir holding '\\0' is refused, not cut short") {
+    // "root\0x" must not start a transaction for "root".
+    pam::transaction user("matrix", std::string_view("alice\0x", 7), pam::scripted({"secret"}));
+    CHECK(user.started().code() == PAM_BAD_ITEM);
+    CHECK(user.native_handle() == nullptr);
+    CHECK(user.authenticate().code() == PAM_BAD_ITEM);
+    pam::transaction service(std::string_view("matrix\0x", 8), "alice", pam::scripted({}));
+    CHECK(service.started().code() == PAM_BAD_ITEM);
+    pam::start_options odd;
+    odd.confdir = std::string("/etc\0/x", 7);
+    pam::transaction confdir("matrix", "alice", pam::scripted({}), odd);
+    CHECK(confdir.started().code() == PAM_BAD_ITEM);
+}
