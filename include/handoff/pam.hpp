@@ -220,7 +220,9 @@ public:
     // pam_start's result; when it failed every operation returns it again.
     const status& started() const noexcept { return start_; }
     ::pam_handle_t* native_handle() const noexcept { return handle_; }
-    conversation_state& conversation() noexcept { return *conv_; }
+    // The conversation's shared state; NULL when the transaction has none (it
+    // was moved from, or its conversation could not be allocated: PAM_BUF_ERR).
+    conversation_state* conversation() noexcept { return conv_.get(); }
 
     status authenticate(int flags = 0) {
         return run([&] { return ::pam_authenticate(handle_, flags); });

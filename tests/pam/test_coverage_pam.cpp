@@ -513,6 +513,7 @@ TEST_CASE("a transaction whose conversation cannot be allocated fails with PAM_B
     CHECK_FALSE(fail_next_nothrow_new);
     CHECK(tx.started().code() == PAM_BUF_ERR);
     CHECK(tx.native_handle() == nullptr);
+    CHECK(tx.conversation() == nullptr);
     CHECK(tx.authenticate().code() == PAM_BUF_ERR);
     CHECK_FALSE(tx.get_item(pam::item::user).has_value());
     CHECK_FALSE(tx.getenv("HOME").has_value());

@@ -114,7 +114,8 @@ TEST_CASE("pam_echo's message reaches the handler with its expansions") {
 TEST_CASE("pam_stress authenticates through the conversation") {
     pam::transaction tx("stress", "alice", pam::scripted({"anything"}));
     CHECK(tx.authenticate().ok());
-    CHECK(tx.conversation().last_failure() == pam::failure::none);
+    REQUIRE(tx.conversation() != nullptr);
+    CHECK(tx.conversation()->last_failure() == pam::failure::none);
 }
 
 TEST_CASE("sessions and credentials put pam_matrix's variables in the environment") {
@@ -222,6 +223,9 @@ TEST_CASE("a moved transaction keeps its conversation and handle") {
     pam::transaction b = std::move(a);
     // NOLINTNEXTLINE(bugprone-use-after-move,clang-analyzer-cplusplus.Move): specified state
     CHECK(a.native_handle() == nullptr);
+    // NOLINTNEXTLINE(bugprone-use-after-move,clang-analyzer-cplusplus.Move): specified state
+    CHECK(a.conversation() == nullptr);
+    CHECK(b.conversation() != nullptr);
     CHECK(b.authenticate().ok());
 }
 
