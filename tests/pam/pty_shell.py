@@ -22,6 +22,10 @@ import time
 SHELL_IGNORES = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 # Python ignores these itself; a job must not inherit that.
 PYTHON_IGNORES = (signal.SIGPIPE, signal.SIGXFSZ)
+# The test may itself run with these ignored (nohup, a CI runner, a background
+# job of a non-interactive shell); a job of an interactive shell starts with
+# them at their defaults.
+INHERITED_IGNORES = (signal.SIGHUP, signal.SIGTERM, signal.SIGALRM)
 
 LFLAG_NAMES = ("ISIG", "ICANON", "ECHO", "ECHOE", "ECHOK", "ECHONL", "NOFLSH", "TOSTOP",
                "ECHOCTL", "ECHOPRT", "ECHOKE", "IEXTEN")
@@ -156,7 +160,7 @@ class Shell:
                 os.setpgid(0, 0)
                 if foreground:
                     os.tcsetpgrp(self.slave, os.getpid())  # SIGTTOU still ignored here
-                for sig in SHELL_IGNORES + PYTHON_IGNORES:
+                for sig in SHELL_IGNORES + PYTHON_IGNORES + INHERITED_IGNORES:
                     signal.signal(sig, signal.SIG_DFL)
                 signal.pthread_sigmask(signal.SIG_SETMASK, [])
                 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGQUIT: no core file
