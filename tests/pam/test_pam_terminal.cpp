@@ -9,10 +9,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <memory>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
