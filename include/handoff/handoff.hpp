@@ -1083,19 +1083,48 @@ private:
 // 5. C strings
 // ===========================================================================
 
+namespace detail {
+// The copy behind every C string factory: n bytes and a NUL in Domain, or NULL
+// when the allocation fails. Inline, so a caller that already knows the bytes
+// hold no NUL (a length from strlen) pays for no second scan.
+// Safety: [data, data + n) holds no '\0' and n < SIZE_MAX.
+template <class Domain>
+char* copy_checked_c_string(const char* data, std::size_t n) noexcept {
+    void* raw = Domain::allocate(n + 1);
+    if (raw == nullptr) return nullptr;
+    char* out = static_cast<char*>(raw);
+    if (n != 0) std::memcpy(out, data, n);
+    out[n] = '\0';
+    return out;
+}
+
+// The same for a C string whose length the caller measured: its NUL is
+// copied with it.
+// Safety: s[0] to s[n - 1] are not '\0', s[n] is, and n < SIZE_MAX.
+template <class Domain>
+char* copy_measured_c_string(const char* s, std::size_t n) noexcept {
+    void* raw = Domain::allocate(n + 1);
+    if (raw != nullptr) std::memcpy(raw, s, n + 1);
+    return static_cast<char*>(raw);
+}
+
+// errc::ok when sv can become a C string as it is.
+inline errc check_c_string(std::string_view sv) noexcept {
+    if (sv.size() == std::numeric_limits<std::size_t>::max()) return errc::too_large;
+    if (sv.find('\0') != std::string_view::npos) return errc::embedded_nul;
+    return errc::ok;
+}
+}  // namespace detail
+
 // Copies exactly sv.size() bytes plus a NUL into Domain; the view is never
 // rescanned. A view holding '\0' is refused (errc::embedded_nul): C would see a
 // shorter string than the caller meant, so it is an error, not a truncation.
 template <class Domain = libc>
 result<c_unique_ptr<char, Domain>> try_c_strdup(std::string_view sv) noexcept {
     detail::check_allocatable<Domain, char>();
-    if (sv.size() == std::numeric_limits<std::size_t>::max()) return errc::too_large;
-    if (sv.find('\0') != std::string_view::npos) return errc::embedded_nul;
-    void* raw = Domain::allocate(sv.size() + 1);
-    if (raw == nullptr) return errc::out_of_memory;
-    char* out = static_cast<char*>(raw);
-    if (!sv.empty()) std::memcpy(out, sv.data(), sv.size());
-    out[sv.size()] = '\0';
+    if (errc e = detail::check_c_string(sv); e != errc::ok) return e;
+    char* out = detail::copy_checked_c_string<Domain>(sv.data(), sv.size());
+    if (out == nullptr) return errc::out_of_memory;
     return c_unique_ptr<char, Domain>(out);
 }
 
@@ -1371,9 +1400,11 @@ using secure_malloc_array = malloc_array<T, Domain, secret_bytes>;
 
 template <class Domain = libc>
 result<secure_c_string<Domain>> try_secure_c_strdup(std::string_view sv) noexcept {
-    result<c_unique_ptr<char, Domain>> plain = try_c_strdup<Domain>(sv);
-    if (!plain) return plain.error();
-    return secure_c_string<Domain>(plain->release());
+    detail::check_allocatable<Domain, char>();
+    if (errc e = detail::check_c_string(sv); e != errc::ok) return e;
+    char* out = detail::copy_checked_c_string<Domain>(sv.data(), sv.size());
+    if (out == nullptr) return errc::out_of_memory;
+    return secure_c_string<Domain>(out);
 }
 
 // A C string that may be NULL: refused with errc::null_pointer.
