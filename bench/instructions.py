@@ -16,6 +16,11 @@ for the same binary and input.
 
 Fails (exit 1) when any variant's heap allocations per call differ from
 1 + the number of answers.
+
+With --profile SHAPE (and one --workload), prints where each variant's
+instructions go instead: callgrind_annotate's per-function counts, with the
+same two-run subtraction, grouped into the allocator, the answer scan
+(strlen/memchr), the copies (memcpy/memset) and the conversation's own code.
 """
 import argparse
 import concurrent.futures
@@ -60,6 +65,63 @@ def measure(workload, variant, shape, a, b):
     return (counts[1] - counts[0]) / (b - a), allocs, expected
 
 
+GROUPS = [
+    ("allocator (malloc, calloc, glibc internals, counting wrapper)",
+     re.compile(r"malloc|calloc|alloc_perturb|__wrap_|arena|tcache")),
+    ("answer scan (strlen, memchr)", re.compile(r"strlen|memchr")),
+    ("copies (memcpy, memset)", re.compile(r"memcpy|memmove|memset")),
+    ("dynamic linker", re.compile(r"_dl_|dl-|ld-linux")),
+]
+OWN = "conversation code (validation, loop, handler, hand-over, copies inlined)"
+
+
+def profile_counts(workload, variant, shape, calls, function):
+    """Instructions per function for one run, from callgrind_annotate."""
+    import os
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "callgrind.out")
+        cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out,
+               "--toggle-collect=" + function, workload, variant, shape, str(calls)]
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True)
+        if p.returncode != 0:
+            raise RuntimeError("%s failed:\n%s" % (" ".join(cmd), p.stderr))
+        ann = subprocess.run(["callgrind_annotate", "--threshold=100", "--show-percs=no", out],
+                             stdout=subprocess.PIPE, universal_newlines=True, check=True).stdout
+    counts = {}
+    for line in ann.splitlines():
+        m = re.match(r"^\s*([0-9,]+)\s+(\S.*)$", line)
+        if m and "PROGRAM TOTALS" not in line and ":" in m.group(2):
+            counts[m.group(2)] = counts.get(m.group(2), 0) + int(m.group(1).replace(",", ""))
+    return counts
+
+
+def profile(workload, variants, shape, a, b):
+    columns = {}
+    for v in variants:
+        probe = run(workload, v, shape, 0).stdout
+        name = re.search(r"^function (.+)$", probe, re.M).group(1)
+        if not name.endswith("_conv"):
+            name += "(int, pam_message const**, pam_response**, void*)"
+        ca = profile_counts(workload, v, shape, a, name)
+        cb = profile_counts(workload, v, shape, b, name)
+        groups = {}
+        for fn in set(ca) | set(cb):
+            per_call = (cb.get(fn, 0) - ca.get(fn, 0)) / (b - a)
+            group = next((g for g, pattern in GROUPS if pattern.search(fn)), OWN)
+            groups[group] = groups.get(group, 0) + per_call
+        columns[v] = groups
+    print("| %s | " % shape + " | ".join(variants) + " |")
+    print("|---|" + "---|" * len(variants))
+    for group in [OWN] + [g for g, _ in GROUPS]:
+        if all(abs(columns[v].get(group, 0)) < 0.5 for v in variants):
+            continue
+        print("| %s | " % group + " | ".join("%.0f" % columns[v].get(group, 0) for v in variants) + " |")
+    print("| total | " + " | ".join("%.0f" % sum(columns[v].values()) for v in variants) + " |")
+    print()
+
+
 def fmt_ratio(x, base):
     return "%.2f" % (x / base) if base else "-"
 
@@ -72,9 +134,13 @@ def main(argv):
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--markdown", action="store_true")
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--profile", metavar="SHAPE")
     args = p.parse_args(argv[1:])
     a, b = (int(x) for x in args.calls.split(","))
     variants = args.variants.split(",")
+    if args.profile:
+        profile(args.workload[0].rpartition("=")[2], variants, args.profile, a, b)
+        return 0
     shapes = args.shapes.split(",")
     builds = []
     for w in args.workload:
@@ -98,7 +164,7 @@ def main(argv):
                   % (label, shape, v, ir, allocs, expected))
 
     if args.markdown:
-        bases = [v for v in C_VARIANTS if v in variants]
+        bases = [v for v in ("c_correct", "c_minimal", "c_strdup") if v in variants]
         ours = [v for v in variants if v not in C_VARIANTS]
         for label, _ in builds:
             print("#### %s\n" % label)
@@ -128,7 +194,7 @@ def main(argv):
                     for c in bases:
                         worst = max(results[(label, s, o)][0] / results[(label, s, c)][0]
                                     for s in shapes)
-                        cells.append("%.2f" % worst)
+                        cells.append("%.3f" % worst)
                 print("| %s | %s |" % (label, " | ".join(cells)))
             print()
     if bad:
