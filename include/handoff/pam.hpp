@@ -36,9 +36,14 @@
 // Where the adapter's code goes, chosen by measurement (bench/README.md):
 // its steps are inlined into the one C function libpam calls, except the
 // per-message loop, which gets a frame (and the registers) of its own, and
-// the rare NULL-resp path, which stays out of the way.
-#if defined(__GNUC__)
+// the rare NULL-resp path, which stays out of the way. Unoptimised builds
+// (debugging, coverage) keep every step a function of its own.
+#if defined(__GNUC__) && defined(__OPTIMIZE__)
 #define HANDOFF_PAM_ALWAYS_INLINE inline __attribute__((always_inline))
+#define HANDOFF_PAM_NOINLINE __attribute__((noinline))
+#define HANDOFF_PAM_COLD __attribute__((noinline, cold))
+#elif defined(__GNUC__)
+#define HANDOFF_PAM_ALWAYS_INLINE inline
 #define HANDOFF_PAM_NOINLINE __attribute__((noinline))
 #define HANDOFF_PAM_COLD __attribute__((noinline, cold))
 #else
@@ -65,9 +70,7 @@ inline void clear(::pam_response& slot) noexcept {
 // with the scratch array.
 class scratch_responses {
 public:
-    explicit scratch_responses(std::size_t n) noexcept : n_(n) {
-        for (std::size_t i = 0; i < n; ++i) clear(slots_[i]);
-    }
+    explicit scratch_responses(std::size_t n) noexcept : n_(n) {}
     scratch_responses(const scratch_responses&) = delete;
     scratch_responses& operator=(const scratch_responses&) = delete;
     ~scratch_responses() {
@@ -76,7 +79,7 @@ public:
     ::pam_response* data() noexcept { return slots_; }
 
 private:
-    ::pam_response slots_[PAM_MAX_NUM_MSG];
+    ::pam_response slots_[PAM_MAX_NUM_MSG] = {};
     std::size_t n_;
 };
 

@@ -215,7 +215,8 @@ private:
 
     // An answer copied into C memory, or out_of_memory when that failed.
     static reply made(char* copy) noexcept {
-        return copy == nullptr ? reply(failure::out_of_memory) : reply(copy);
+        if (copy == nullptr) return reply(failure::out_of_memory);
+        return reply(copy);
     }
 
     secure_c_string<libc> text_;  // non-NULL exactly when there is an answer
@@ -274,6 +275,8 @@ public:
     public:
         explicit slot(::pam_response* r) noexcept : r_(r) {}
         slot(const slot&) noexcept = default;
+        slot(slot&&) noexcept = default;
+        ~slot() = default;
 
         slot& operator=(reply&& r) noexcept {
             char* old = r_->resp;
@@ -285,6 +288,7 @@ public:
         // Not from another slot: `replies[0] = replies[1]` would have to
         // move a reply out of a slot that reads like an operand.
         slot& operator=(const slot&) = delete;
+        slot& operator=(slot&&) = delete;
 
         bool has_answer() const noexcept { return r_->resp != nullptr; }
         failure error() const noexcept { return static_cast<failure>(r_->resp_retcode); }

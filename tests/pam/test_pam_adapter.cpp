@@ -332,7 +332,8 @@ TEST_CASE("a per-message handler is not asked again once a reply of the call has
         CAPTURE(c.name);
         int asked = 0;
         pam::conversation conv([&](const pam::message&) {
-            return ++asked == 2 ? c.first(too_long) : pam::reply::answer("secret");
+            if (++asked == 2) return c.first(too_long);
+            return pam::reply::answer("secret");
         });
         messages m{{PAM_PROMPT_ECHO_OFF, "a"},
                    {PAM_PROMPT_ECHO_OFF, "b"},
@@ -473,6 +474,23 @@ TEST_CASE("a prepared secret_string is handed over without another allocation") 
     }
     CHECK(resp[0].resp == buffer);
     free_like_libpam(resp, 1);
+}
+
+TEST_CASE("a secret_string answer holding NUL is refused") {
+    handoff::secret_string with_nul =
+        *handoff::secret_string::try_from(std::string_view("a\0b", 3));
+    pam::reply r = pam::reply::answer(std::move(with_nul));
+    CHECK_FALSE(r.has_answer());
+    CHECK(r.error() == pam::failure::answer_has_nul);
+}
+
+TEST_CASE("an empty secret_string answer whose buffer cannot be made is out_of_memory") {
+    handoff::secret_string empty;  // owns no buffer yet: handing it over allocates one
+    wrapped::armed count(1);
+    pam::reply r = pam::reply::answer(std::move(empty));
+    CHECK_FALSE(r.has_answer());
+    CHECK(r.error() == pam::failure::out_of_memory);
+    CHECK(wrapped::state().live_count == 0);
 }
 
 TEST_CASE("a std::string answer is wiped once copied") {
