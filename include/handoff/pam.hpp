@@ -168,8 +168,10 @@ private:
     // and with a NULL resp that no message needs an answer.
     HANDOFF_PAM_ALWAYS_INLINE int check_call(int num_msg, const ::pam_message** msg,
                                              ::pam_response** resp) noexcept {
+        // A call from inside the handler is refused, and the outcome of the
+        // call in progress is left to that call.
+        if (in_handler_) return PAM_CONV_ERR;
         last_failure_ = failure::none;
-        if (in_handler_) return finish(failure::reentered);
         if (num_msg <= 0 || num_msg > PAM_MAX_NUM_MSG || msg == nullptr) {
             return finish(failure::bad_message);
         }

@@ -667,6 +667,8 @@ TEST_CASE("re-entering the conversation from its handler is refused") {
     ::pam_response* resp = nullptr;
     CHECK(call(conv, 1, m.get(), &resp) == PAM_SUCCESS);
     CHECK(inner_rc == PAM_CONV_ERR);
+    // The refused inner call does not rewrite the outcome of the outer one.
+    CHECK(conv.last_failure() == pam::failure::none);
     free_like_libpam(resp, 1);
 }
 
