@@ -18,19 +18,22 @@ using conv_fn = int (*)(int, const ::pam_message**, ::pam_response**, void*);
 struct timed {
     conv_fn inner;
     void* inner_appdata;
+    bench::answers* answers;
     clock_type::duration spent{};
 };
 
 int timed_conv(int n, const ::pam_message** msg, ::pam_response** resp, void* appdata) {
     timed* t = static_cast<timed*>(appdata);
+    t->answers->next = 0;
     auto start = clock_type::now();
     int rc = t->inner(n, msg, resp, t->inner_appdata);
     t->spent += clock_type::now() - start;
     return rc;
 }
 
-void authenticate_loop(benchmark::State& state, conv_fn inner, void* inner_appdata) {
-    timed t{inner, inner_appdata};
+void authenticate_loop(benchmark::State& state, conv_fn inner, void* inner_appdata,
+                       bench::answers* a) {
+    timed t{inner, inner_appdata, a};
     ::pam_conv conv{&timed_conv, &t};
     auto begin = clock_type::now();
     for (auto _ : state) {
@@ -61,14 +64,14 @@ bench::answers password() {
 
 void c_conversation(benchmark::State& state) {
     bench::answers a = password();
-    authenticate_loop(state, &bench::c_minimal_conv, &a);
+    authenticate_loop(state, &bench::c_correct_conv, &a, &a);
 }
 
 void handoff_conversation(benchmark::State& state) {
     bench::answers a = password();
-    handoff::pam::conversation conv(bench::batch{&a});
+    handoff::pam::conversation conv(bench::per_message{&a});
     ::pam_conv c = conv.c_conv();
-    authenticate_loop(state, c.conv, c.appdata_ptr);
+    authenticate_loop(state, c.conv, c.appdata_ptr, &a);
 }
 
 }  // namespace

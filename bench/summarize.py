@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Ratio tables from Google Benchmark JSON output.
 
-usage: summarize.py conversation.json owners.json pam_e2e.json
+usage: summarize.py owners.json pam_e2e.json
 
 Every ratio compares two benchmarks of the same run: handoff over the
 hand-written C it replaces (below 1.00 is faster, above is slower).
@@ -22,18 +22,6 @@ def load(path):
         else:
             runs.setdefault(b["name"], b)
     return runs
-
-
-def conversation_table(runs):
-    print("| num_msg | len | c_minimal ns | c_strdup | handoff_per_message | handoff_batch |")
-    print("|---|---|---|---|---|---|")
-    for n in (1, 4, 16, 32):
-        for length in (8, 64, 511):
-            key = "/%d/%d" % (n, length)
-            base = runs["c_minimal" + key]["real_time"]
-            cells = ["%.2fx" % (runs[v + key]["real_time"] / base)
-                     for v in ("c_strdup", "handoff_per_message", "handoff_batch")]
-            print("| %d | %d | %.0f | %s |" % (n, length, base, " | ".join(cells)))
 
 
 def owners_table(runs):
@@ -63,10 +51,8 @@ def e2e_table(runs):
 
 
 def main(argv):
-    conversation, owners, e2e = (load(p) for p in argv[1:4])
-    print("### Conversation round trip (wall time, ratio to c_minimal)\n")
-    conversation_table(conversation)
-    print("\n### Core owners (wall time)\n")
+    owners, e2e = (load(p) for p in argv[1:3])
+    print("### Core owners (wall time)\n")
     owners_table(owners)
     print("\n### pam_authenticate against pam_matrix under pam_wrapper\n")
     e2e_table(e2e)

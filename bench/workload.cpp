@@ -1,10 +1,14 @@
 // A fixed conversation workload for instruction counting under callgrind.
 //
-//   workload VARIANT NUM_MSG LENGTH CALLS
+//   workload VARIANT SHAPE CALLS
 //
-// VARIANT: c_minimal, c_strdup, handoff_per_message, handoff_batch. Runs the
-// round trip CALLS times and prints heap allocations per call, counted by a
-// malloc wrapper linked only into this program's own objects.
+// VARIANT: one of the conversations in conversations.hpp (c_minimal, c_strdup,
+// c_correct, handoff_per_message, handoff_batch). SHAPE: NUM_MSGxLENGTH, with
+// a trailing "h" for every second message an info message (32x64h). Runs the
+// round trip CALLS times (the reply freed as libpam frees it) and prints the
+// conversation's function name (for callgrind --toggle-collect) and heap
+// allocations per call, counted by a malloc wrapper linked only into this
+// program's own objects.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -33,39 +37,26 @@ char* __wrap_strdup(const char* s) {
 }
 
 int main(int argc, char** argv) {
-    if (argc != 5) {
-        std::fprintf(stderr, "usage: workload VARIANT NUM_MSG LENGTH CALLS\n");
+    bench::shape s;
+    if (argc != 4 || !bench::shape::parse(argv[2], s)) {
+        std::fprintf(stderr, "usage: workload VARIANT NUM_MSGxLENGTH[h] CALLS\n");
         return 2;
     }
-    std::string variant = argv[1];
-    int n = std::atoi(argv[2]);
-    std::size_t length = static_cast<std::size_t>(std::atol(argv[3]));
-    long calls = std::atol(argv[4]);
-    bench::prompts m(n);
-    bench::answers a = bench::make_answers(n, length);
-    handoff::pam::conversation per(bench::per_message{&a});
-    handoff::pam::conversation whole(bench::batch{&a});
-    ::pam_conv c{};
-    if (variant == "c_minimal") {
-        c = ::pam_conv{&bench::c_minimal_conv, &a};
-    } else if (variant == "c_strdup") {
-        c = ::pam_conv{&bench::c_strdup_conv, &a};
-    } else if (variant == "handoff_per_message") {
-        c = per.c_conv();
-    } else if (variant == "handoff_batch") {
-        c = whole.c_conv();
-    } else {
-        std::fprintf(stderr, "unknown variant %s\n", variant.c_str());
+    long calls = std::atol(argv[3]);
+    bench::lineup all(s);
+    const bench::lineup::entry* e = all.find(argv[1]);
+    if (e == nullptr) {
+        std::fprintf(stderr, "unknown variant %s\n", argv[1]);
         return 2;
     }
     unsigned long before = allocations;
     for (long k = 0; k < calls; ++k) {
-        per.handler().next = 0;
-        ::pam_response* resp = nullptr;
-        if (c.conv(n, m.get(), &resp, c.appdata_ptr) != PAM_SUCCESS) return 1;
-        bench::free_reply(resp, n);
+        if (!all.call(*e)) return 1;
     }
-    std::printf("allocations_per_call %.3f\n",
-                static_cast<double>(allocations - before) / static_cast<double>(calls));
+    std::printf("function %s\n", e->function);
+    std::printf(
+        "allocations_per_call %.3f\n",
+        calls == 0 ? 0.0 : static_cast<double>(allocations - before) / static_cast<double>(calls));
+    std::printf("expected_allocations %d\n", 1 + all.prompt_count());
     return 0;
 }

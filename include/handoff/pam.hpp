@@ -33,11 +33,78 @@
 #endif
 #endif
 
+// Where the adapter's code goes, chosen by measurement (bench/README.md):
+// its steps are inlined into the one C function libpam calls, except the
+// per-message loop, which gets a frame (and the registers) of its own, and
+// the rare NULL-resp path, which stays out of the way. Unoptimised builds
+// (debugging, coverage) keep every step a function of its own.
+#if defined(__GNUC__) && defined(__OPTIMIZE__)
+#define HANDOFF_PAM_ALWAYS_INLINE inline __attribute__((always_inline))
+#define HANDOFF_PAM_NOINLINE __attribute__((noinline))
+#define HANDOFF_PAM_COLD __attribute__((noinline, cold))
+#elif defined(__GNUC__)
+#define HANDOFF_PAM_ALWAYS_INLINE inline
+#define HANDOFF_PAM_NOINLINE __attribute__((noinline))
+#define HANDOFF_PAM_COLD __attribute__((noinline, cold))
+#else
+#define HANDOFF_PAM_ALWAYS_INLINE inline
+#define HANDOFF_PAM_NOINLINE
+#define HANDOFF_PAM_COLD
+#endif
+
 namespace handoff::pam {
 
 // ===========================================================================
 // The conversation adapter
 // ===========================================================================
+
+namespace detail {
+// Every byte of a slot zero, padding included (fresh malloc memory may hold
+// anything, and nothing of it should travel on).
+inline void clear(::pam_response& slot) noexcept {
+    std::memset(static_cast<void*>(&slot), 0, sizeof slot);
+}
+
+// Where replies go when resp is NULL (info and error messages only): nothing
+// is handed over, and whatever answers the handler gave are wiped and freed
+// with the scratch array.
+class scratch_responses {
+public:
+    explicit scratch_responses(std::size_t n) noexcept : n_(n) {}
+    scratch_responses(const scratch_responses&) = delete;
+    scratch_responses& operator=(const scratch_responses&) = delete;
+    ~scratch_responses() {
+        for (std::size_t i = 0; i < n_; ++i) owns_response_text::release_element<libc>(slots_[i]);
+    }
+    ::pam_response* data() noexcept { return slots_; }
+
+private:
+    ::pam_response slots_[PAM_MAX_NUM_MSG] = {};
+    std::size_t n_;
+};
+
+template <class H, class = void>
+struct is_batch_handler : std::false_type {};
+template <class H>
+struct is_batch_handler<H,
+                        std::void_t<decltype(std::declval<H&>()(
+                            std::declval<const message_batch&>(), std::declval<reply_batch&>()))>>
+    : std::true_type {};
+
+// Zeroes the slots from `next` to `end` when it goes: the slots a
+// per-message loop had not reached when it stopped (or the handler threw).
+struct cleared_on_exit {
+    ::pam_response* next;
+    ::pam_response* const end;
+    cleared_on_exit(::pam_response* first, ::pam_response* last) noexcept
+        : next(first), end(last) {}
+    cleared_on_exit(const cleared_on_exit&) = delete;
+    cleared_on_exit& operator=(const cleared_on_exit&) = delete;
+    ~cleared_on_exit() {
+        for (::pam_response* p = next; p != end; ++p) clear(*p);
+    }
+};
+}  // namespace detail
 
 // What every conversation keeps between calls, whatever its handler.
 class conversation_state {
@@ -64,93 +131,165 @@ protected:
     bool in_handler_ = false;
     // NOLINTEND(cppcoreguidelines-non-private-member-variables-in-classes)
 
-    // The pam_conv(3) contract, shared by every handler type. `call` runs the
-    // handler over the batch and fills the replies.
-    template <class Call>
-    int converse(int num_msg, const ::pam_message** msg, ::pam_response** resp,
-                 Call&& call) noexcept {
-        last_failure_ = failure::none;
-        if (in_handler_) return fail(failure::reentered, PAM_CONV_ERR);
-        // Validate everything before allocating anything.
-        if (num_msg <= 0 || num_msg > PAM_MAX_NUM_MSG || msg == nullptr) {
-            return fail(failure::bad_message, PAM_CONV_ERR);
-        }
+    // The pam_conv(3) contract, for either handler form (see conversation):
+    // check everything, allocate, ask the handler, hand the array over; all
+    // or nothing.
+    template <class Handler>
+    HANDOFF_PAM_ALWAYS_INLINE int converse(int num_msg, const ::pam_message** msg,
+                                           ::pam_response** resp, Handler&& handler) noexcept {
+        if (int rc = check_call(num_msg, msg, resp); rc != PAM_SUCCESS) return rc;
         const std::size_t n = static_cast<std::size_t>(num_msg);
-        bool needs_answer = false;
-        for (std::size_t i = 0; i < n; ++i) {
-            const ::pam_message* m = msg[i];
-            if (m == nullptr || !detail::known_style(m->msg_style) || m->msg == nullptr) {
-                return fail(failure::bad_message, PAM_CONV_ERR);
-            }
-            needs_answer = needs_answer || is_prompt_style(static_cast<style>(m->msg_style));
-        }
-        // With nowhere to put replies, only messages that need none can be shown.
-        if (resp == nullptr && needs_answer) return fail(failure::bad_message, PAM_CONV_ERR);
-
-        response_array responses;
-        if (resp != nullptr) {
-            result<response_array> made = response_array::try_zeroed(n);
-            if (!made) return fail(failure::out_of_memory, PAM_BUF_ERR);
-            responses = std::move(*made);
-        }
-
-        detail::reply_slots replies(n);
-        message_batch batch(msg, n);
-        reply_batch out(replies.data(), n);
-        in_handler_ = true;
-#if HANDOFF_HAS_EXCEPTIONS
-        try {
-            call(batch, out);
-        } catch (const std::bad_alloc&) {
-            in_handler_ = false;
-            exception_ = std::current_exception();
-            return fail(failure::out_of_memory, PAM_BUF_ERR);
-        } catch (...) {
-            in_handler_ = false;
-            exception_ = std::current_exception();
-            return fail(failure::handler_threw, PAM_CONV_ERR);
-        }
-#else
-        call(batch, out);
+        if (resp == nullptr) return converse_unanswered(msg, n, handler);
+        // malloc, not calloc: glibc's calloc bypasses the per-thread cache and
+        // costs about 90 instructions more (bench/README.md). A batch handler
+        // may fill the slots in any order, so they are zeroed first (the
+        // empty asm keeps GCC from folding malloc + memset back into calloc);
+        // ask_each fills every slot in order instead.
+        result<response_array> responses = response_array::try_uninitialized(n);
+        if (!responses) return finish(failure::out_of_memory);
+        ::pam_response* slots = responses->data();
+        if constexpr (detail::is_batch_handler<std::remove_reference_t<Handler>>::value) {
+            std::size_t bytes = n * sizeof(::pam_response);
+#if defined(__GNUC__)
+            __asm__("" : "+r"(slots), "+r"(bytes));
 #endif
-        in_handler_ = false;
-
-        // One pass: check each reply and move its answer into the array. If a
-        // later reply fails, the array's element policy wipes and frees the
-        // answers already moved, and the slots wipe the rest.
-        for (std::size_t i = 0; i < n; ++i) {
-            failure f = replies[i].error();
-            if (f != failure::none) {
-                return fail(f, f == failure::out_of_memory ? PAM_BUF_ERR : PAM_CONV_ERR);
-            }
-            if (!replies[i].has_answer()) {
-                if (is_prompt_style(static_cast<style>(msg[i]->msg_style))) {
-                    return fail(failure::unanswered_prompt, PAM_CONV_ERR);
-                }
-                continue;  // resp stays NULL, resp_retcode 0 (calloc)
-            }
-            if (resp != nullptr) responses[i].resp = std::move(replies[i]).release();
+            std::memset(static_cast<void*>(slots), 0, bytes);
         }
-        if (resp != nullptr) *resp = std::move(responses).release();
+        failure why = ask(msg, slots, n, handler);
+        // On failure `responses` wipes and frees every answer made so far.
+        if (why != failure::none) return finish(why);
+        *resp = std::move(*responses).release();
         return PAM_SUCCESS;
     }
 
 private:
-    int fail(failure why, int code) noexcept {
+    // Everything libpam or a module passes is checked before anything is
+    // allocated: the count, the array, every entry, every text, every style,
+    // and with a NULL resp that no message needs an answer.
+    HANDOFF_PAM_ALWAYS_INLINE int check_call(int num_msg, const ::pam_message** msg,
+                                             ::pam_response** resp) noexcept {
+        // A call from inside the handler is refused, and the outcome of the
+        // call in progress is left to that call.
+        if (in_handler_) return PAM_CONV_ERR;
+        last_failure_ = failure::none;
+        if (num_msg <= 0 || num_msg > PAM_MAX_NUM_MSG || msg == nullptr) {
+            return finish(failure::bad_message);
+        }
+        const std::size_t n = static_cast<std::size_t>(num_msg);
+        for (std::size_t i = 0; i < n; ++i) {
+            const ::pam_message* m = msg[i];
+            if (m == nullptr || m->msg == nullptr || !detail::known_style(m->msg_style)) {
+                return finish(failure::bad_message);
+            }
+        }
+        // With nowhere to put replies, only messages that need none can be shown.
+        if (resp == nullptr) {
+            for (std::size_t i = 0; i < n; ++i) {
+                if (is_prompt_style(static_cast<style>(msg[i]->msg_style))) {
+                    return finish(failure::bad_message);
+                }
+            }
+        }
+        return PAM_SUCCESS;
+    }
+
+    // With a NULL resp (info and error messages only, checked) nothing is
+    // handed over; answers go to a scratch array that wipes and frees them.
+    template <class Handler>
+    HANDOFF_PAM_COLD int converse_unanswered(const ::pam_message** msg, std::size_t n,
+                                             Handler& handler) noexcept {
+        detail::scratch_responses scratch(n);
+        return finish(ask(msg, scratch.data(), n, handler));
+    }
+
+    // Runs the handler with the reentry guard up; its exception is kept.
+    template <class Handler>
+    HANDOFF_PAM_ALWAYS_INLINE failure ask(const ::pam_message** msg, ::pam_response* slots,
+                                          std::size_t n, Handler& handler) noexcept {
+        failure why = failure::none;
+        in_handler_ = true;
+#if HANDOFF_HAS_EXCEPTIONS
+        try {
+#endif
+            if constexpr (detail::is_batch_handler<Handler>::value) {
+                message_batch batch(msg, n);
+                reply_batch out(slots, n);
+                handler(batch, out);
+            } else {
+                why = ask_each(msg, slots, n, handler);
+            }
+#if HANDOFF_HAS_EXCEPTIONS
+        } catch (const std::bad_alloc&) {
+            why = caught(failure::out_of_memory);
+        } catch (...) {
+            why = caught(failure::handler_threw);
+        }
+#endif
+        in_handler_ = false;
+        if constexpr (detail::is_batch_handler<Handler>::value) {
+            if (why == failure::none) why = check_batch(msg, slots, n);
+        }
+        return why;
+    }
+
+    // Asks a per-message handler, message by message, until a reply fails:
+    // the handler is not asked again after that (a user who pressed Ctrl-C at
+    // the first of two prompts is not shown the second). Each answer goes
+    // into its slot as soon as it is made. Out of line: the loop then has
+    // the registers to itself.
+    //
+    // Safety: slots may hold garbage (fresh malloc); every slot is written
+    // before anything can free the array: in order as the handler answers,
+    // and on an early return or an exception from the first unwritten slot
+    // to the end.
+    template <class Handler>
+    HANDOFF_PAM_NOINLINE static failure ask_each(const ::pam_message** msg, ::pam_response* slots,
+                                                 std::size_t n, Handler& handler) {
+        detail::cleared_on_exit rest(slots, slots + n);
+        for (; rest.next != rest.end; ++rest.next, ++msg) {
+            const message m = message::from_validated(*msg);
+            reply r = handler(m);
+            rest.next->resp_retcode = 0;
+            if (r.has_answer()) {
+                rest.next->resp = std::move(r).release();
+                continue;
+            }
+            rest.next->resp = nullptr;
+            if (r.error() != failure::none) return r.error();
+            if (m.is_prompt()) return failure::unanswered_prompt;
+        }
+        return failure::none;
+    }
+
+    // After a batch handler: the first failed slot decides. A slot holding
+    // an answer has no failure (reply_batch::slot keeps one or the other), so
+    // the common case is one test per slot.
+    static failure check_batch(const ::pam_message** msg, const ::pam_response* slots,
+                               std::size_t n) noexcept {
+        for (std::size_t i = 0; i < n; ++i) {
+            if (slots[i].resp != nullptr) continue;
+            if (slots[i].resp_retcode != 0) return static_cast<failure>(slots[i].resp_retcode);
+            if (message::from_validated(msg[i]).is_prompt()) return failure::unanswered_prompt;
+        }
+        return failure::none;
+    }
+
+#if HANDOFF_HAS_EXCEPTIONS
+    // In a catch block: keeps the handler's exception for the caller.
+    failure caught(failure why) noexcept {
+        exception_ = std::current_exception();
+        return why;
+    }
+#endif
+
+    // The code for libpam: PAM_SUCCESS, PAM_BUF_ERR for a failed allocation,
+    // PAM_CONV_ERR for every other failure.
+    int finish(failure why) noexcept {
         last_failure_ = why;
-        return code;
+        if (why == failure::none) return PAM_SUCCESS;
+        return why == failure::out_of_memory ? PAM_BUF_ERR : PAM_CONV_ERR;
     }
 };
-
-namespace detail {
-template <class H, class = void>
-struct is_batch_handler : std::false_type {};
-template <class H>
-struct is_batch_handler<H,
-                        std::void_t<decltype(std::declval<H&>()(
-                            std::declval<const message_batch&>(), std::declval<reply_batch&>()))>>
-    : std::true_type {};
-}  // namespace detail
 
 // A conversation with a C++ handler, which is either
 //   reply handler(const message&)                        called per message, or
@@ -165,18 +304,12 @@ public:
     ::pam_conv c_conv() noexcept override { return ::pam_conv{&c_function, this}; }
     Handler& handler() noexcept { return handler_; }
 
-    // The function libpam calls. Never throws; see conversation_state::converse.
+    // The function libpam calls. Never throws; see conversation_state.
     static int c_function(int num_msg, const ::pam_message** msg, ::pam_response** resp,
                           void* appdata_ptr) noexcept {
         if (appdata_ptr == nullptr) return PAM_CONV_ERR;
         auto* self = static_cast<conversation*>(appdata_ptr);
-        return self->converse(num_msg, msg, resp, [self](const message_batch& b, reply_batch& r) {
-            if constexpr (detail::is_batch_handler<Handler>::value) {
-                self->handler_(b, r);
-            } else {
-                for (std::size_t i = 0; i < b.size(); ++i) r[i] = self->handler_(b[i]);
-            }
-        });
+        return self->converse(num_msg, msg, resp, self->handler_);
     }
 
 private:

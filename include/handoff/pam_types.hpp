@@ -12,6 +12,7 @@
 
 #include <security/pam_appl.h>
 
+#include <cstring>
 #include <exception>
 #include <string_view>
 #include <utility>
@@ -97,40 +98,53 @@ constexpr bool is_prompt_style(style s) noexcept {
            s == style::binary_prompt;
 }
 
-// A view of one message; valid during the handler call only.
+// A view of one message; valid during the handler call only. The text is
+// measured when text() asks for it, not before.
 class message {
 public:
     message(style s, const ::pam_message* raw) noexcept
-        : style_(s),
-          raw_(raw),
-          text_(s == style::binary_prompt || raw->msg == nullptr ? std::string_view()
-                                                                 : std::string_view(raw->msg)) {}
+        : style_(s), prompt_(is_prompt_style(s)), raw_(raw) {}
+
+    // For the adapter: a message whose style was already checked to be one
+    // of the six known, so telling prompts apart needs one comparison.
+    // Safety: raw->msg_style is a known style (detail::known_style).
+    static message from_validated(const ::pam_message* raw) noexcept {
+        const int s = raw->msg_style;
+        return message(static_cast<style>(s), raw, s != PAM_ERROR_MSG && s != PAM_TEXT_INFO);
+    }
 
     style kind() const noexcept { return style_; }
-    std::string_view text() const noexcept { return text_; }
-    bool is_prompt() const noexcept { return is_prompt_style(style_); }
+    std::string_view text() const noexcept {
+        return style_ == style::binary_prompt || raw_->msg == nullptr ? std::string_view()
+                                                                      : std::string_view(raw_->msg);
+    }
+    bool is_prompt() const noexcept { return prompt_ != 0; }
     // The answer to an echo-off prompt is a secret.
     bool is_secret() const noexcept { return style_ == style::prompt_echo_off; }
     // The raw packet of a binary prompt (Linux-PAM's pamc_bp_t).
     const void* binary() const noexcept { return raw_->msg; }
 
 private:
+    message(style s, const ::pam_message* raw, bool prompt) noexcept
+        : style_(s), prompt_(prompt), raw_(raw) {}
+
     style style_;
+    // is_prompt_style(style_). A byte rather than a bool: GCC 12 then
+    // branches on it directly instead of rebuilding the bool each message.
+    unsigned char prompt_;
     const ::pam_message* raw_;
-    std::string_view text_;
 };
 
 namespace detail {
-inline bool known_style(int s) noexcept {
-    switch (static_cast<style>(s)) {
-    case style::prompt_echo_off:
-    case style::prompt_echo_on:
-    case style::error_msg:
-    case style::text_info:
-    case style::radio:
-    case style::binary_prompt: return true;
-    }
-    return false;
+// Styles 1 to 5 and 7, as one range test and one comparison.
+constexpr bool known_style(int s) noexcept {
+    static_assert(
+        static_cast<int>(style::prompt_echo_off) == 1 &&
+            static_cast<int>(style::prompt_echo_on) == 2 &&
+            static_cast<int>(style::error_msg) == 3 && static_cast<int>(style::text_info) == 4 &&
+            static_cast<int>(style::radio) == 5 && static_cast<int>(style::binary_prompt) == 7,
+        "handoff: the style check assumes Linux-PAM's numbering");
+    return static_cast<unsigned>(s) - 1u < 5u || s == 7;
 }
 }  // namespace detail
 
@@ -148,15 +162,15 @@ public:
 
     static reply none() noexcept { return reply(); }
     static reply refuse(failure why = failure::refused) noexcept {
-        reply r;
-        r.failure_ = why == failure::none ? failure::refused : why;
-        return r;
+        return reply(why == failure::none ? failure::refused : why);
     }
 
-    // Copies the view; the caller's memory is not touched.
+    // Copies the view; the caller's memory is not touched. The view is
+    // scanned once, for '\0'.
     static reply answer(std::string_view text) noexcept {
-        if (text.size() >= PAM_MAX_RESP_SIZE) return refuse(failure::answer_too_long);
-        return from(try_secure_c_strdup<libc>(text));
+        if (text.size() >= PAM_MAX_RESP_SIZE) return reply(failure::answer_too_long);
+        if (text.find('\0') != std::string_view::npos) return reply(failure::answer_has_nul);
+        return made(handoff::detail::copy_checked_c_string<libc>(text.data(), text.size()));
     }
 
     // Copies, then wipes the string the caller gave away (small buffer too).
@@ -165,15 +179,25 @@ public:
         secure_clear(text);
         return r;
     }
+
+    // Copies a C string (NULL is a refusal). One scan finds its length,
+    // which is also the proof that it holds no '\0'.
     static reply answer(const char* text) noexcept {
-        if (text == nullptr) return refuse(failure::refused);
-        return answer(std::string_view(text));
+        if (text == nullptr) return reply(failure::refused);
+        std::size_t n = std::strlen(text);
+        if (n >= PAM_MAX_RESP_SIZE) return reply(failure::answer_too_long);
+        return made(handoff::detail::copy_measured_c_string<libc>(text, n));
     }
 
     // Takes the secret's buffer as it is: no copy is made.
     static reply answer(secret_string&& text) noexcept {
-        if (text.size() >= PAM_MAX_RESP_SIZE) return refuse(failure::answer_too_long);
-        return from(std::move(text).try_release_c_string());
+        if (text.size() >= PAM_MAX_RESP_SIZE) return reply(failure::answer_too_long);
+        result<secure_c_string<libc>> buffer = std::move(text).try_release_c_string();
+        if (!buffer) {
+            return reply(buffer.error() == errc::embedded_nul ? failure::answer_has_nul
+                                                              : failure::out_of_memory);
+        }
+        return reply(buffer->release());
     }
 
     bool has_answer() const noexcept { return text_ != nullptr; }
@@ -186,15 +210,13 @@ public:
     [[nodiscard]] char* release() && noexcept { return text_.release(); }
 
 private:
-    // An answer made in C memory, or the refusal that says why it could not be.
-    static reply from(result<secure_c_string<libc>>&& made) noexcept {
-        if (!made) {
-            return refuse(made.error() == errc::embedded_nul ? failure::answer_has_nul
-                                                             : failure::out_of_memory);
-        }
-        reply r;
-        r.text_ = std::move(*made);
-        return r;
+    explicit reply(failure why) noexcept : failure_(why) {}
+    explicit reply(char* text) noexcept : text_(text) {}
+
+    // An answer copied into C memory, or out_of_memory when that failed.
+    static reply made(char* copy) noexcept {
+        if (copy == nullptr) return reply(failure::out_of_memory);
+        return reply(copy);
     }
 
     secure_c_string<libc> text_;  // non-NULL exactly when there is an answer
@@ -239,60 +261,68 @@ private:
     std::size_t n_;
 };
 
-namespace detail {
-// Room for one reply that is only constructed when a call has that many
-// messages: a call with one message pays for one reply, not PAM_MAX_NUM_MSG.
-union reply_slot {
-    reply value;
-    // reply_slots constructs and destroys `value`; `= default` would be deleted here.
-    reply_slot() noexcept {}  // NOLINT(modernize-use-equals-default): see above
-    ~reply_slot() {}          // NOLINT(modernize-use-equals-default): see above
-    reply_slot(const reply_slot&) = delete;
-    reply_slot& operator=(const reply_slot&) = delete;
-};
-
-// Constructs the first n slots and destroys them on every path out.
-class reply_slots {
-public:
-    explicit reply_slots(std::size_t n) noexcept : n_(n) {
-        // NOLINTNEXTLINE(cppcoreguidelines-pro-type-union-access): the slots are storage
-        for (std::size_t i = 0; i < n_; ++i) ::new (&slots_[i].value) reply();
-    }
-    reply_slots(const reply_slots&) = delete;
-    reply_slots& operator=(const reply_slots&) = delete;
-    ~reply_slots() {
-        // NOLINTNEXTLINE(cppcoreguidelines-pro-type-union-access): the first n_ are constructed
-        for (std::size_t i = 0; i < n_; ++i) slots_[i].value.~reply();
-    }
-    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-union-access): i < n_, a constructed slot
-    reply& operator[](std::size_t i) noexcept { return slots_[i].value; }
-    reply_slot* data() noexcept { return slots_; }
-
-private:
-    reply_slot slots_[PAM_MAX_NUM_MSG];
-    std::size_t n_;
-};
-}  // namespace detail
-
 // The replies of one call, indexed like the messages; all start as none().
+// `replies[i] = reply::...` puts the reply straight into the pam_response
+// array libpam will receive: an answer's C string goes into resp at once (a
+// reply replaced later is wiped and freed), and a refusal is kept in the
+// slot's resp_retcode until the adapter checks the batch after the handler
+// returns (resp_retcode is 0 in every array handed to libpam). Valid during
+// the handler call only.
 class reply_batch {
 public:
-    reply_batch(detail::reply_slot* r, std::size_t n) noexcept : replies_(r), n_(n) {}
+    // One reply of the batch: assign a reply to it, or read what it holds.
+    class slot {
+    public:
+        explicit slot(::pam_response* r) noexcept : r_(r) {}
+        slot(const slot&) noexcept = default;
+        slot(slot&&) noexcept = default;
+        ~slot() = default;
+
+        slot& operator=(reply&& r) noexcept {
+            char* old = r_->resp;
+            r_->resp_retcode = static_cast<int>(r.error());
+            r_->resp = std::move(r).release();
+            drop(old);
+            return *this;
+        }
+        // Not from another slot: `replies[0] = replies[1]` would have to
+        // move a reply out of a slot that reads like an operand.
+        slot& operator=(const slot&) = delete;
+        slot& operator=(slot&&) = delete;
+
+        bool has_answer() const noexcept { return r_->resp != nullptr; }
+        failure error() const noexcept { return static_cast<failure>(r_->resp_retcode); }
+        std::string_view text() const noexcept {
+            return r_->resp != nullptr ? std::string_view(r_->resp) : std::string_view();
+        }
+
+    private:
+        static void drop(char* answer) noexcept {
+            if (answer != nullptr) owns_secret_strings::release_element<libc>(answer);
+        }
+        ::pam_response* r_;
+    };
+
+    // Safety: responses points to n zeroed pam_response that outlive the batch.
+    reply_batch(::pam_response* responses, std::size_t n) noexcept : responses_(responses), n_(n) {}
     std::size_t size() const noexcept { return n_; }
-    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-union-access): i < n_, a constructed slot
-    reply& operator[](std::size_t i) noexcept { return replies_[i].value; }
+    slot operator[](std::size_t i) noexcept { return slot(responses_ + i); }
 
 private:
-    detail::reply_slot* replies_;
+    ::pam_response* responses_;
     std::size_t n_;
 };
 
 // pam_response elements own their resp string, wiped before it is freed.
+// The element is then left all zero, padding included: resp_retcode may
+// hold a refusal (reply_batch keeps it there until the adapter reads it) and
+// the padding whatever malloc handed out.
 struct owns_response_text {
     static constexpr bool wipe_buffer = false;
     template <class Domain>
     static void release_element(::pam_response& r) noexcept {
         owns_secret_strings::release_element<Domain>(r.resp);
+        std::memset(static_cast<void*>(&r), 0, sizeof r);
     }
 };
 

@@ -5,6 +5,7 @@
 #include "../doctest.hpp"
 #include "wrapped_malloc.hpp"
 
+#include <climits>
 #include <csignal>
 #include <cstring>
 #include <initializer_list>
@@ -76,7 +77,7 @@ struct answer_with {
 
 }  // namespace
 
-TEST_CASE("answers fill one calloc'ed array indexed like the messages") {
+TEST_CASE("answers fill one zeroed array indexed like the messages") {
     int calls = 0;
     pam::conversation conv(answer_with{"pw", &calls});
     messages m{{PAM_TEXT_INFO, "hello"},
@@ -90,6 +91,7 @@ TEST_CASE("answers fill one calloc'ed array indexed like the messages") {
         allocations = wrapped::state().allocations;
     }
     CHECK(allocations == 3);  // the array + one per answer
+    // The wrapped malloc hands out 0xA5 bytes: the adapter zeroed the array.
     REQUIRE(resp != untouched);
     CHECK(resp[0].resp == nullptr);
     CHECK(std::strcmp(resp[1].resp, "pw") == 0);
@@ -182,7 +184,8 @@ TEST_CASE("a NULL text is a conversation error") {
 TEST_CASE("an unknown style is a conversation error, never an echo-on prompt") {
     int calls = 0;
     pam::conversation conv(answer_with{"x", &calls});
-    for (int s : {0, 6, 8, 99, -3}) {
+    // Around the known 1..5 and 7, and values whose low bits look known.
+    for (int s : {0, 6, 8, 99, -3, -1, 0x101, 0x10001, INT_MIN, INT_MIN + 1, INT_MAX}) {
         messages m{{s, "what?"}};
         ::pam_response* resp = untouched;
         CHECK(call(conv, 1, m.get(), &resp) == PAM_CONV_ERR);
@@ -306,6 +309,123 @@ TEST_CASE("a prompt left without an answer is a conversation error") {
     expect_refused(conv, m, pam::failure::unanswered_prompt);
 }
 
+TEST_CASE("a per-message handler is not asked again once a reply of the call has failed") {
+    const std::string too_long(PAM_MAX_RESP_SIZE, 'x');
+    struct failing {
+        const char* name;
+        pam::reply (*first)(const std::string&);
+        pam::failure why;
+    };
+    const failing cases[] = {
+        {"refusal", [](const std::string&) { return pam::reply::refuse(pam::failure::cancelled); },
+         pam::failure::cancelled},
+        {"no answer to a prompt", [](const std::string&) { return pam::reply::none(); },
+         pam::failure::unanswered_prompt},
+        {"answer too long",
+         [](const std::string& t) { return pam::reply::answer(std::string_view(t)); },
+         pam::failure::answer_too_long},
+        {"answer with NUL",
+         [](const std::string&) { return pam::reply::answer(std::string_view("a\0b", 3)); },
+         pam::failure::answer_has_nul},
+    };
+    for (const failing& c : cases) {
+        CAPTURE(c.name);
+        int asked = 0;
+        pam::conversation conv([&](const pam::message&) {
+            if (++asked == 2) return c.first(too_long);
+            return pam::reply::answer("secret");
+        });
+        messages m{{PAM_PROMPT_ECHO_OFF, "a"},
+                   {PAM_PROMPT_ECHO_OFF, "b"},
+                   {PAM_PROMPT_ECHO_ON, "never shown"},
+                   {PAM_TEXT_INFO, "never shown either"}};
+        wrapped::armed count;
+        expect_refused(conv, m, c.why);
+        CHECK(asked == 2);
+        CHECK(wrapped::state().live_count == 0);
+        CHECK(wrapped::state().frees_nonzero == 0);
+    }
+}
+
+TEST_CASE("after a failed allocation the per-message handler is not asked again") {
+    int calls = 0;
+    pam::conversation conv(answer_with{"topsecret", &calls});
+    messages m{{PAM_PROMPT_ECHO_OFF, "a"}, {PAM_PROMPT_ECHO_OFF, "b"}, {PAM_PROMPT_ECHO_ON, "c"}};
+    ::pam_response* resp = untouched;
+    wrapped::armed count(2);  // the array succeeds, the first answer fails
+    CHECK(call(conv, m.count(), m.get(), &resp) == PAM_BUF_ERR);
+    CHECK(conv.last_failure() == pam::failure::out_of_memory);
+    CHECK(calls == 1);
+    CHECK(resp == untouched);
+    CHECK(wrapped::state().live_count == 0);
+}
+
+TEST_CASE("a NULL resp drops the handler's answers to info messages, wiped") {
+    messages m{{PAM_TEXT_INFO, "note"}, {PAM_ERROR_MSG, "warning"}};
+    SUBCASE("per message") {
+        pam::conversation conv([](const pam::message&) { return pam::reply::answer("ack"); });
+        wrapped::armed count;
+        CHECK(call(conv, 2, m.get(), nullptr) == PAM_SUCCESS);
+        CHECK(wrapped::state().allocations == 2);  // the answers; no array
+        CHECK(wrapped::state().live_count == 0);
+        CHECK(wrapped::state().frees_nonzero == 0);
+    }
+    SUBCASE("batch") {
+        pam::conversation conv([](const pam::message_batch& b, pam::reply_batch& out) {
+            for (std::size_t i = 0; i < b.size(); ++i) out[i] = pam::reply::answer("ack");
+        });
+        wrapped::armed count;
+        CHECK(call(conv, 2, m.get(), nullptr) == PAM_SUCCESS);
+        CHECK(wrapped::state().allocations == 2);
+        CHECK(wrapped::state().live_count == 0);
+        CHECK(wrapped::state().frees_nonzero == 0);
+    }
+    SUBCASE("a refusal still fails the call") {
+        pam::conversation conv([](const pam::message_batch&, pam::reply_batch& out) {
+            out[0] = pam::reply::answer("ack");
+            out[1] = pam::reply::refuse(pam::failure::input_closed);
+        });
+        wrapped::armed count;
+        CHECK(call(conv, 2, m.get(), nullptr) == PAM_CONV_ERR);
+        CHECK(conv.last_failure() == pam::failure::input_closed);
+        CHECK(wrapped::state().live_count == 0);
+        CHECK(wrapped::state().frees_nonzero == 0);
+    }
+}
+
+TEST_CASE("an answer made from a C string is measured once and checked like any other") {
+    std::string longest(PAM_MAX_RESP_SIZE - 1, 'y');
+    std::string too_long(PAM_MAX_RESP_SIZE, 'y');
+    pam::reply ok = pam::reply::answer(longest.c_str());
+    CHECK(ok.text() == longest);
+    pam::reply no = pam::reply::answer(too_long.c_str());
+    CHECK_FALSE(no.has_answer());
+    CHECK(no.error() == pam::failure::answer_too_long);
+    pam::reply null = pam::reply::answer(static_cast<const char*>(nullptr));
+    CHECK(null.error() == pam::failure::refused);
+    pam::reply empty = pam::reply::answer("");
+    REQUIRE(empty.has_answer());
+    CHECK(empty.text().empty());
+}
+
+TEST_CASE("a message knows whether it is a prompt, for every style") {
+    const std::pair<int, bool> styles[] = {{PAM_PROMPT_ECHO_OFF, true}, {PAM_PROMPT_ECHO_ON, true},
+                                           {PAM_ERROR_MSG, false},      {PAM_TEXT_INFO, false},
+                                           {PAM_RADIO_TYPE, true},      {PAM_BINARY_PROMPT, true}};
+    for (const auto& entry : styles) {
+        const int s = entry.first;
+        const bool prompt = entry.second;
+        CAPTURE(s);
+        ::pam_message raw{s, "text"};
+        CHECK(pam::message(static_cast<pam::style>(s), &raw).is_prompt() == prompt);
+        CHECK(pam::message::from_validated(&raw).is_prompt() == prompt);
+        CHECK(pam::is_prompt_style(static_cast<pam::style>(s)) == prompt);
+    }
+    ::pam_message odd{99, "text"};
+    CHECK_FALSE(pam::message(static_cast<pam::style>(99), &odd).is_prompt());
+    CHECK(pam::message(pam::style::text_info, &odd).text() == "text");
+}
+
 TEST_CASE("every allocation failure gives PAM_BUF_ERR, frees all and wipes secrets") {
     int calls = 0;
     pam::conversation conv(answer_with{"topsecret", &calls});
@@ -356,6 +476,23 @@ TEST_CASE("a prepared secret_string is handed over without another allocation") 
     free_like_libpam(resp, 1);
 }
 
+TEST_CASE("a secret_string answer holding NUL is refused") {
+    handoff::secret_string with_nul =
+        *handoff::secret_string::try_from(std::string_view("a\0b", 3));
+    pam::reply r = pam::reply::answer(std::move(with_nul));
+    CHECK_FALSE(r.has_answer());
+    CHECK(r.error() == pam::failure::answer_has_nul);
+}
+
+TEST_CASE("an empty secret_string answer whose buffer cannot be made is out_of_memory") {
+    handoff::secret_string empty;  // owns no buffer yet: handing it over allocates one
+    wrapped::armed count(1);
+    pam::reply r = pam::reply::answer(std::move(empty));
+    CHECK_FALSE(r.has_answer());
+    CHECK(r.error() == pam::failure::out_of_memory);
+    CHECK(wrapped::state().live_count == 0);
+}
+
 TEST_CASE("a std::string answer is wiped once copied") {
     std::string kept = "short-pw";
     const char* where = kept.data();
@@ -383,6 +520,103 @@ TEST_CASE("a batch handler sees every message of the call at once") {
     CHECK(std::strcmp(resp[2].resp, "s") == 0);
     free_like_libpam(resp, 3);
 }
+
+TEST_CASE("a batch handler's answers go straight into the array libpam receives") {
+    const char* written = nullptr;
+    pam::conversation conv([&](const pam::message_batch&, pam::reply_batch& replies) {
+        replies[0] = pam::reply::answer("pw");
+        CHECK(replies[0].has_answer());
+        CHECK(replies[0].error() == pam::failure::none);
+        CHECK(replies[0].text() == "pw");
+        CHECK_FALSE(replies[1].has_answer());
+        CHECK(replies[1].text().empty());
+        written = replies[0].text().data();
+    });
+    messages m{{PAM_PROMPT_ECHO_OFF, "pw"}, {PAM_TEXT_INFO, "-"}};
+    ::pam_response* resp = nullptr;
+    std::size_t allocations = 0;
+    {
+        wrapped::armed count;
+        REQUIRE(call(conv, 2, m.get(), &resp) == PAM_SUCCESS);
+        allocations = wrapped::state().allocations;
+    }
+    CHECK(allocations == 2);  // the array + the answer, nothing in between
+    CHECK(resp[0].resp == written);
+    CHECK(resp[0].resp_retcode == 0);
+    CHECK(resp[1].resp == nullptr);
+    CHECK(resp[1].resp_retcode == 0);
+    free_like_libpam(resp, 2);
+}
+
+TEST_CASE("a batch slot given a second reply wipes and frees the answer it held") {
+    pam::conversation conv([](const pam::message_batch&, pam::reply_batch& replies) {
+        replies[0] = pam::reply::answer("first");
+        replies[0] = pam::reply::answer("second");
+    });
+    messages m{{PAM_PROMPT_ECHO_OFF, "pw"}};
+    ::pam_response* resp = nullptr;
+    {
+        wrapped::armed count;
+        REQUIRE(call(conv, 1, m.get(), &resp) == PAM_SUCCESS);
+        CHECK(wrapped::state().frees == 1);          // "first"
+        CHECK(wrapped::state().frees_nonzero == 0);  // wiped before it was freed
+    }
+    CHECK(std::strcmp(resp[0].resp, "second") == 0);
+    free_like_libpam(resp, 1);
+}
+
+TEST_CASE("a refusal in a batch slot fails the call unless the slot gets another reply") {
+    messages m{{PAM_PROMPT_ECHO_OFF, "a"}, {PAM_PROMPT_ECHO_ON, "b"}};
+    SUBCASE("refused, then answered") {
+        pam::conversation conv([](const pam::message_batch&, pam::reply_batch& replies) {
+            replies[0] = pam::reply::refuse(pam::failure::timed_out);
+            CHECK(replies[0].error() == pam::failure::timed_out);
+            CHECK_FALSE(replies[0].has_answer());
+            replies[0] = pam::reply::answer("late");
+            replies[1] = pam::reply::answer("b");
+        });
+        ::pam_response* resp = nullptr;
+        REQUIRE(call(conv, 2, m.get(), &resp) == PAM_SUCCESS);
+        CHECK(resp[0].resp_retcode == 0);
+        CHECK(std::strcmp(resp[0].resp, "late") == 0);
+        free_like_libpam(resp, 2);
+    }
+    SUBCASE("answered, then refused") {
+        pam::conversation conv([](const pam::message_batch&, pam::reply_batch& replies) {
+            replies[0] = pam::reply::answer("a");
+            replies[1] = pam::reply::answer("b");
+            replies[1] = pam::reply::refuse(pam::failure::cancelled);
+        });
+        wrapped::armed count;
+        expect_refused(conv, m, pam::failure::cancelled);
+        CHECK(wrapped::state().live_count == 0);
+        CHECK(wrapped::state().frees_nonzero == 0);  // answers wiped, the array all zero
+    }
+    SUBCASE("the first failed slot decides") {
+        pam::conversation conv([](const pam::message_batch&, pam::reply_batch& replies) {
+            replies[1] = pam::reply::refuse(pam::failure::input_closed);  // slot 0 unanswered
+        });
+        expect_refused(conv, m, pam::failure::unanswered_prompt);
+    }
+}
+
+#if HANDOFF_HAS_EXCEPTIONS
+TEST_CASE("a batch handler that throws after answering leaves nothing behind") {
+    pam::conversation conv([](const pam::message_batch&, pam::reply_batch& replies) {
+        replies[0] = pam::reply::answer("secret");
+        throw std::runtime_error("window closed");
+    });
+    messages m{{PAM_PROMPT_ECHO_OFF, "a"}, {PAM_PROMPT_ECHO_OFF, "b"}};
+    {
+        wrapped::armed count;
+        expect_refused(conv, m, pam::failure::handler_threw);
+        CHECK(wrapped::state().live_count == 0);
+        CHECK(wrapped::state().frees_nonzero == 0);
+    }
+    CHECK_THROWS_WITH_AS(std::rethrow_exception(conv.take_exception()), "window closed",
+                         std::runtime_error);
+}
+#endif
 
 TEST_CASE("a radio prompt is answered like an echo-on prompt") {
     pam::conversation conv([](const pam::message& m) {
@@ -433,6 +667,8 @@ TEST_CASE("re-entering the conversation from its handler is refused") {
     ::pam_response* resp = nullptr;
     CHECK(call(conv, 1, m.get(), &resp) == PAM_SUCCESS);
     CHECK(inner_rc == PAM_CONV_ERR);
+    // The refused inner call does not rewrite the outcome of the outer one.
+    CHECK(conv.last_failure() == pam::failure::none);
     free_like_libpam(resp, 1);
 }
 
@@ -661,6 +897,14 @@ TEST_CASE("Ctrl-C at a secret prompt cancels, restores echo and the old SIGINT h
     CHECK(rc == PAM_CONV_ERR);
     CHECK(conv.last_failure() == pam::failure::cancelled);
     CHECK(resp == untouched);
+    // The call ended at the cancelled prompt: the second was never shown.
+    char screen[256] = {};
+    int flags = ::fcntl(pty.master, F_GETFL);
+    ::fcntl(pty.master, F_SETFL, flags | O_NONBLOCK);
+    ssize_t n = ::read(pty.master, screen, sizeof screen - 1);
+    std::string shown(screen, n > 0 ? static_cast<std::size_t>(n) : 0);
+    CHECK(shown.find("Password: ") != std::string::npos);
+    CHECK(shown.find("never asked") == std::string::npos);
 
     termios after{};
     REQUIRE(::tcgetattr(slave, &after) == 0);
