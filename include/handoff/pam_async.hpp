@@ -224,7 +224,7 @@ public:
         std::unique_lock<std::mutex> lock(mu_);
         if (failure ended = ended_locked(); ended != failure::none) return refuse_all(out, ended);
         if (batch_ != nullptr) return refuse_all(out, failure::refused);  // one call at a time
-        const clock::time_point give_up = deadline_after(clock::now(), timeout_);
+        give_up_ = deadline_after(clock::now(), timeout_);
         batch_ = &batch;
         out_ = &out;
         answered_ = false;
@@ -236,7 +236,7 @@ public:
                 why = ended;
                 break;
             }
-            const clock::time_point until = give_up < deadline_ ? give_up : deadline_;
+            const clock::time_point until = expiry_locked();
             if (until == clock::time_point::max()) {
                 pam_cv_.wait(lock);
             } else if (clock::now() >= until) {
@@ -288,7 +288,10 @@ public:
     bool answer(pending_call& call) noexcept {
         {
             std::lock_guard<std::mutex> lock(mu_);
-            if (has_call_locked() && call.id_ == call_id_ && call.size_ == batch_->size()) {
+            // Past its time the call is over, even if the PAM thread has not
+            // woken up to say so yet.
+            if (has_call_locked() && call.id_ == call_id_ && call.size_ == batch_->size() &&
+                std::chrono::steady_clock::now() < expiry_locked()) {
                 for (std::size_t i = 0; i < call.size_; ++i) {
                     (*out_)[i] = std::move(call.replies_[i]);
                 }
@@ -325,6 +328,10 @@ public:
 
 private:
     bool has_call_locked() const noexcept { return batch_ != nullptr && !answered_; }
+    // When the pending call runs out of time: its answer timeout or the deadline.
+    std::chrono::steady_clock::time_point expiry_locked() const noexcept {
+        return give_up_ < deadline_ ? give_up_ : deadline_;
+    }
     failure ended_locked() const noexcept {
         if (cancelled_) return failure::cancelled;
         if (closed_) return failure::input_closed;
@@ -375,6 +382,7 @@ private:
     const message_batch* batch_ = nullptr;  // the pending call: non-NULL while
     reply_batch* out_ = nullptr;            // the PAM thread is blocked in it
     std::uint64_t call_id_ = 0;
+    std::chrono::steady_clock::time_point give_up_;  // the pending call's answer timeout
     bool answered_ = false;
     bool cancelled_ = false;
     bool closed_ = false;
@@ -515,8 +523,9 @@ public:
 
     // Thread-safe. Gives the call back with its replies: true when PAM
     // receives them. False when that call is no longer pending (answered
-    // already, timed out, cancelled, or a later call has replaced it); its
-    // answers are then wiped and freed here. Either way `call` is left empty.
+    // already, timed out, cancelled, or a later call has replaced it) or its
+    // time is up, even if the PAM thread has not woken to notice; its answers
+    // are then wiped and freed here. Either way `call` is left empty.
     bool answer(pending_call&& call) noexcept {
         if (!state_) {
             call.clear();
