@@ -29,6 +29,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -113,6 +114,16 @@ std::size_t heap_in_use() {
     return mi.uordblks + mi.hblkhd;
 }
 #endif
+
+// User and system time of every thread so far.
+long long cpu_time_us() {
+    rusage ru{};
+    ::getrusage(RUSAGE_SELF, &ru);
+    auto us = [](const timeval& t) {
+        return static_cast<long long>(t.tv_sec) * 1000000 + t.tv_usec;
+    };
+    return us(ru.ru_utime) + us(ru.ru_stime);
+}
 
 long status_field(const char* name) {
     std::ifstream f("/proc/self/status");
@@ -351,6 +362,8 @@ private:
               {"served", served_},
               {"threads", status_field("Threads")},
               {"rss_kb", status_field("VmRSS")},
+              {"rss_peak_kb", status_field("VmHWM")},
+              {"cpu_us", cpu_time_us()},
               {"heap_bytes", heap_in_use()},
               {"heap_source", heap_source}});
     }

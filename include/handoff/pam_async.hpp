@@ -176,6 +176,10 @@ inline std::chrono::steady_clock::time_point deadline_after(
 // What the two ends share. Every field below mu_ is guarded by it. The
 // channel and each handler hold a reference; the last one frees it, so a
 // handler inside libpam never points to freed state, whatever the owner does.
+// The adapter is reached only through the batch handler's two types:
+// converse() keeps pointers to the call's message_batch and reply_batch while
+// the PAM thread is blocked in it, take() reads the messages, answer() moves
+// the replies into the reply_batch.
 class async_state {
 public:
     explicit async_state(const async_options& options) noexcept : timeout_(options.answer_timeout) {
@@ -539,6 +543,7 @@ public:
     void cancel() noexcept {
         if (state_) state_->end(true);
     }
+    // Thread-safe. Whether cancel() has run (true without a state).
     bool cancelled() const noexcept { return state_ ? state_->cancelled() : true; }
 
     // Thread-safe. Says that no more calls will come (the transaction ended):
@@ -547,6 +552,7 @@ public:
     void close() noexcept {
         if (state_) state_->end(false);
     }
+    // Thread-safe. Whether close() has run, or the channel never worked.
     bool closed() const noexcept { return state_ ? state_->closed() : true; }
 
     // Thread-safe. From `when` on, the pending call and every later one fail
@@ -634,7 +640,7 @@ private:
 // finished() and every member of channel() from any thread.
 class async_transaction {
 public:
-    // Starts the worker. If the worker cannot be made (memory, threads, or the
+    // Owner thread. Starts the worker. If the worker cannot be made (memory, threads, or the
     // channel's descriptor), no thread runs and result() reports
     // PAM_BUF_ERR or PAM_SYSTEM_ERR. `body` runs on the worker; what it
     // captures by reference must outlive result() or the destructor.
@@ -656,6 +662,7 @@ public:
     }
     async_transaction(const async_transaction&) = delete;
     async_transaction& operator=(const async_transaction&) = delete;
+    // Owner thread. Cancels the channel and joins the worker.
     ~async_transaction() {
         channel_.cancel();
         join();

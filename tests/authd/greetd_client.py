@@ -182,4 +182,6 @@ class Daemon:
             os.rmdir(self.dir)
         except OSError:
             pass
-        return code, "".join(self.stderr)
+        # pam_wrapper's own complaints (--preload runs: other processes racing
+        # for its /tmp/pam.X directories) are not authd's output.
+        return code, "".join(line for line in self.stderr if not line.startswith("PWRAP_"))

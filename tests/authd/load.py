@@ -4,7 +4,7 @@ four kinds (right password, wrong password, cancelled mid-prompt, disconnected
 mid-prompt), each checked by its client and again by the daemon's own log.
 
 usage: load.py AUTHD [--sessions N] [--concurrency C] [--mix right,wrong,cancel,disconnect]
-               [--service NAME] [--preload] [--json FILE]
+               [--service NAME] [--preload LIBPAM_WRAPPER] [--json FILE]
 
 After a warm-up round (so thread stacks, malloc arenas and the daemon's own
 vectors exist), the daemon's live heap bytes, RSS and thread count are taken;
@@ -117,9 +117,9 @@ def main():
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--mix", default="right,wrong,cancel,disconnect")
     ap.add_argument("--service", default="matrix")
-    ap.add_argument("--preload", action="store_true",
-                    help="services through pam_wrapper (LD_PRELOAD set by the caller) "
-                         "rather than --confdir")
+    ap.add_argument("--preload", metavar="LIBPAM_WRAPPER",
+                    help="read the services through pam_wrapper (preloaded into authd "
+                         "only) rather than --confdir, as bench_pam_e2e does")
     ap.add_argument("--heap-slack", type=int, default=4096)
     ap.add_argument("--rss-slack", type=int, default=2048)
     ap.add_argument("--mallinfo-slack", type=int, default=65536)
@@ -129,8 +129,13 @@ def main():
     kinds = [mix[n % len(mix)] for n in range(args.sessions)]
     failures = []
 
+    env = None
+    if args.preload:
+        env = dict(os.environ, LD_PRELOAD=args.preload, PAM_WRAPPER="1",
+                   PAM_WRAPPER_SERVICE_DIR=g.SERVICES, PAM_WRAPPER_DISABLE_DEEPBIND="1",
+                   UID_WRAPPER_DISABLE_DEEPBIND="1")
     d = g.Daemon(args.authd, service=args.service, confdir=None if args.preload else g.SERVICES,
-                 extra=["--max-sessions", str(args.concurrency * 2)])
+                 extra=["--max-sessions", str(args.concurrency * 2)], env=env)
     try:
         warm = [mix[n % len(mix)] for n in range(args.concurrency)]
         _, errors = run_batch(d.socket, warm, args.concurrency)
