@@ -265,8 +265,12 @@ private:
         std::vector<std::pair<source, std::size_t>> what;
         fds.push_back({signal_pipe[0], POLLIN, 0});
         what.emplace_back(source::signals, 0);
-        fds.push_back({listen_fd_, POLLIN, 0});
-        what.emplace_back(source::listener, 0);
+        // Out of descriptors, the listener is left alone for a moment rather
+        // than reported readable again and again.
+        if (clock_type::now() >= accept_paused_until_) {
+            fds.push_back({listen_fd_, POLLIN, 0});
+            what.emplace_back(source::listener, 0);
+        }
         for (std::size_t i = 0; i < clients_.size(); ++i) {
             client& c = *clients_[i];
             short events = 0;
@@ -313,11 +317,13 @@ private:
     }
 
     int poll_timeout_ms() const {
-        if (opt_.answer_timeout_s <= 0) return -1;
-        const auto limit = std::chrono::seconds(opt_.answer_timeout_s);
         auto soonest = clock_type::time_point::max();
-        for (const auto& c : clients_) {
-            if (idle_counts(*c)) soonest = std::min(soonest, c->last_activity + limit);
+        if (accept_paused_until_ > clock_type::now()) soonest = accept_paused_until_;
+        if (opt_.answer_timeout_s > 0) {
+            const auto limit = std::chrono::seconds(opt_.answer_timeout_s);
+            for (const auto& c : clients_) {
+                if (idle_counts(*c)) soonest = std::min(soonest, c->last_activity + limit);
+            }
         }
         if (soonest == clock_type::time_point::max()) return -1;
         auto left =
@@ -371,7 +377,12 @@ private:
     void accept_clients() {
         for (;;) {
             int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (fd < 0) return;  // EAGAIN, or a client that left already
+            if (fd < 0) {
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                    accept_paused_until_ = clock_type::now() + std::chrono::milliseconds(100);
+                }
+                return;  // EAGAIN, a client that left already, or no room now
+            }
             if (clients_.size() + ending_.size() >= opt_.max_sessions) {
                 refuse(fd);
                 continue;
@@ -545,6 +556,9 @@ private:
             },
             ao, so);
         c.s = std::move(s);
+        // A transaction that could not start (no descriptor, no thread) has
+        // no descriptor to poll: its failure is the answer now.
+        if (c.s->tx->finished()) channel_news(c);
     }
 
     void answer(client& c, session& s, std::optional<handoff::secret_string> response) {
@@ -680,6 +694,7 @@ private:
     options opt_;
     int listen_fd_ = -1;
     bool stopping_ = false;
+    clock_type::time_point accept_paused_until_{};
     std::size_t served_ = 0;
     std::vector<std::unique_ptr<client>> clients_;
     std::vector<std::unique_ptr<pam::async_transaction>> ending_;

@@ -390,10 +390,54 @@ def protocol_model(d, authd, steps=int(os.environ.get("HANDOFF_AUTHD_MODEL_STEPS
     settle(d)
 
 
+def out_of_descriptors(d, authd):
+    """With few descriptors authd still answers, does not spin, and recovers."""
+    d2 = g.Daemon(authd, extra=["--max-sessions", "64"], max_fds=40)
+    try:
+        served = [d2.client() for _ in range(8)]
+        for c in served:
+            expect_prompt(c.create("alice"), "secret", "Password: ", "before the limit")
+        more = [d2.client() for _ in range(32)]
+        answered = {"error": 0, "waiting": 0}
+        for c in more:
+            c.sock.settimeout(0.5)
+            try:
+                c.send({"type": "create_session", "username": "alice"})
+                reply = c.receive()
+                expect(reply.get("type") == "error" and reply.get("error_type") == "error",
+                       "out of descriptors: %r" % reply)
+                answered["error"] += 1
+            except (socket.timeout, g.Closed, ConnectionError):
+                answered["waiting"] += 1
+        print("with 40 descriptors, 8 sessions then 32 more clients: %r" % answered)
+        expect(answered["error"] > 0, "some sessions found no descriptor for their channel")
+        expect(answered["waiting"] > 0, "some clients wait unaccepted")
+        # Saturated and idle, it must not spin on its listener.
+        before = d2.stats()["cpu_us"]
+        time.sleep(1.0)
+        spent = d2.stats()["cpu_us"] - before
+        expect(spent < 300000, "authd spins while out of descriptors: %d us in 1 s" % spent)
+        for c in more:
+            c.close()
+        time.sleep(0.3)
+        # The sessions from before the limit go on once there is room again.
+        for c in served:
+            expect(c.answer("secret") == {"type": "success"}, "a session from before the limit")
+            c.close()
+        time.sleep(0.3)
+        settle(d2)
+        c = d2.client()
+        expect(c.log_in("alice", ["secret"]) == {"type": "success"}, "served again afterwards")
+        c.close()
+    finally:
+        finish(d2)
+
+
 SCENARIOS = {f.__name__: f for f in [
     right_password, wrong_password, unknown_user, info_messages, several_messages_in_one_call,
     no_prompt, cancel_mid_prompt, disconnect_mid_prompt, answer_timeout, max_sessions,
-    out_of_order, pipelined, bad_input, oversized_frames, torn_frames, protocol_model]}
+    out_of_order, pipelined, bad_input, oversized_frames, torn_frames, protocol_model,
+    out_of_descriptors]}
 
 
 def finish(daemon):

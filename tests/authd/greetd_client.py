@@ -8,6 +8,7 @@ output (one JSON event per line) on a thread.
 import json
 import os
 import queue
+import resource
 import signal
 import socket
 import struct
@@ -104,15 +105,20 @@ class Client:
 class Daemon:
     """authd on a socket of its own; stdout events collected on a thread."""
 
-    def __init__(self, authd, service="matrix", extra=(), confdir=SERVICES, env=None):
+    def __init__(self, authd, service="matrix", extra=(), confdir=SERVICES, env=None,
+                 max_fds=None):
         self.dir = tempfile.mkdtemp(prefix="authd-test-")
         self.socket = os.path.join(self.dir, "authd.sock")
         command = WRAPPER + [authd, "--socket", self.socket, "--service", service]
         if confdir:
             command += ["--confdir", confdir]
         command += list(extra)
+        limit = None
+        if max_fds is not None:
+            def limit():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (max_fds, max_fds))
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=env)
+                                     env=env, preexec_fn=limit)
         self.events = queue.Queue()
         self.all_events = []
         self.stderr = []
