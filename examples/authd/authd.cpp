@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -98,8 +99,9 @@ struct options {
 
 void emit(const nlohmann::json& event) {
     std::string line = greetd_ipc::dump(event) + "\n";
-    std::fwrite(line.data(), 1, line.size(), stdout);
-    std::fflush(stdout);
+    // A line lost on a full disk or a closed stdout loses a record, not the daemon.
+    static_cast<void>(std::fwrite(line.data(), 1, line.size(), stdout));
+    static_cast<void>(std::fflush(stdout));
 }
 
 // Live heap bytes: the sanitizer allocator's exact count when there is one;
@@ -141,6 +143,7 @@ long status_field(const char* name) {
 // Signals: the handler writes the number to a pipe the loop polls
 // ---------------------------------------------------------------------------
 
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): a signal handler's pipe
 int signal_pipe[2] = {-1, -1};
 
 extern "C" void on_signal(int sig) {
@@ -159,7 +162,8 @@ bool install_signals() {
     for (int sig : {SIGTERM, SIGINT, SIGUSR1}) {
         if (::sigaction(sig, &sa, nullptr) != 0) return false;
     }
-    ::signal(SIGPIPE, SIG_IGN);
+    // Cannot fail for SIGPIPE; a write to a gone client then fails with EPIPE.
+    static_cast<void>(::signal(SIGPIPE, SIG_IGN));
     return true;
 }
 
@@ -244,6 +248,7 @@ private:
         listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (listen_fd_ < 0) return report("socket");
         const mode_t old = ::umask(0177);
+        // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the sockets API's cast
         const int bound = ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
         ::umask(old);
         if (bound != 0) return report("bind");
@@ -328,7 +333,7 @@ private:
         if (soonest == clock_type::time_point::max()) return -1;
         auto left =
             std::chrono::duration_cast<std::chrono::milliseconds>(soonest - clock_type::now());
-        return static_cast<int>(std::clamp<long long>(left.count() + 1, 0, 60 * 60 * 1000));
+        return static_cast<int>(std::clamp<long long>(left.count() + 1, 0, 60LL * 60 * 1000));
     }
 
     // A client counts as idle while no PAM transaction of its runs.
@@ -709,9 +714,7 @@ bool parse_number(const char* text, long low, long high, long& out) {
     return true;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run_authd(int argc, char** argv) {
     options o;
     for (int i = 1; i < argc; ++i) {
         std::string_view arg = argv[i];
@@ -758,4 +761,19 @@ int main(int argc, char** argv) {
         return 1;
     }
     return authd(std::move(o)).run();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+#if HANDOFF_HAS_EXCEPTIONS
+    try {
+        return run_authd(argc, argv);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "authd: %s\n", e.what());
+        return 1;
+    }
+#else
+    return run_authd(argc, argv);
+#endif
 }

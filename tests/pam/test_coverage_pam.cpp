@@ -9,10 +9,12 @@
 // nothrow allocation fail) and wraps malloc (wrapped_malloc.hpp); both go
 // through malloc/free, so the sanitizers and valgrind see matching pairs.
 #include <handoff/pam.hpp>
+#include <handoff/pam_async.hpp>
 
 #include "../doctest.hpp"
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -21,9 +23,12 @@
 #include <new>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <utility>
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -42,9 +47,9 @@ extern "C" void __gcov_dump() __attribute__((weak));
 // ---------------------------------------------------------------------------
 
 namespace {
-// The next nothrow operator new returns NULL when set (and clears it).
+// The n-th next nothrow operator new returns NULL (0: none); counts down.
 // NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): operator new has no context
-bool fail_next_nothrow_new = false;
+int nothrow_new_fails_in = 0;
 }  // namespace
 
 void* operator new(std::size_t n) {
@@ -57,10 +62,7 @@ void* operator new(std::size_t n) {
     return p;
 }
 void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-    if (fail_next_nothrow_new) {
-        fail_next_nothrow_new = false;
-        return nullptr;
-    }
+    if (nothrow_new_fails_in > 0 && --nothrow_new_fails_in == 0) return nullptr;
     return std::malloc(n == 0 ? 1 : n);
 }
 void operator delete(void* p) noexcept { std::free(p); }
@@ -500,17 +502,17 @@ TEST_CASE("input_source::automatic reads the controlling terminal when stdin is 
 TEST_CASE("a transaction whose conversation cannot be allocated fails with PAM_BUF_ERR") {
     // Valgrind puts its own operator new in place of this file's: then there
     // is no way to make the allocation fail, and the case says so.
-    fail_next_nothrow_new = true;
+    nothrow_new_fails_in = 1;
     void* probe = ::operator new(1, std::nothrow);
     if (probe != nullptr) {
         ::operator delete(probe);
-        fail_next_nothrow_new = false;
+        nothrow_new_fails_in = 0;
         MESSAGE("operator new is not this test's (valgrind?): nothing to check");
         return;
     }
-    fail_next_nothrow_new = true;
+    nothrow_new_fails_in = 1;
     pam::transaction tx("permit", "alice", pam::scripted({}));
-    CHECK_FALSE(fail_next_nothrow_new);
+    CHECK(nothrow_new_fails_in == 0);
     CHECK(tx.started().code() == PAM_BUF_ERR);
     CHECK(tx.native_handle() == nullptr);
     CHECK(tx.conversation() == nullptr);
@@ -543,4 +545,103 @@ TEST_CASE("getenv of a name holding a NUL finds nothing") {
     REQUIRE(tx.putenv("HANDOFF_X=1").ok());
     CHECK_FALSE(tx.getenv(std::string_view("HANDOFF_X\0", 10)).has_value());
     CHECK(tx.getenv("HANDOFF_X") == std::optional<std::string_view>("1"));
+}
+
+// ---------------------------------------------------------------------------
+// The async handler (pam_async.hpp) without memory or threads
+// ---------------------------------------------------------------------------
+
+namespace {
+// pthread_create, wrapped (-Wl,--wrap=pthread_create) for this program's own
+// calls: the next call fails with this error when it is not 0.
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): a wrapped C function's switch
+int pthread_create_fails_with = 0;
+
+// This file's operator new, or valgrind's (which never fails): say so and skip.
+bool nothrow_new_can_fail() {
+    nothrow_new_fails_in = 1;
+    void* probe = ::operator new(1, std::nothrow);
+    if (probe == nullptr) return true;
+    ::operator delete(probe);
+    nothrow_new_fails_in = 0;
+    MESSAGE("operator new is not this test's (valgrind?): nothing to check");
+    return false;
+}
+
+pam::status authenticate(pam::transaction& tx) { return tx.authenticate(); }
+}  // namespace
+
+extern "C" {
+// NOLINTBEGIN(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): the linker's --wrap names
+int __real_pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)(void*),
+                          void* arg);
+int __wrap_pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)(void*),
+                          void* arg) {
+    if (int rc = std::exchange(pthread_create_fails_with, 0); rc != 0) return rc;
+    return __real_pthread_create(thread, attr, start, arg);
+}
+// NOLINTEND(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp)
+}
+
+TEST_CASE("an async channel whose state cannot be allocated says ENOMEM and refuses every call") {
+    if (!nothrow_new_can_fail()) return;
+    nothrow_new_fails_in = 1;
+    pam::async_channel channel;
+    CHECK(nothrow_new_fails_in == 0);
+    CHECK_FALSE(channel.valid());
+    CHECK(channel.error() == ENOMEM);
+    CHECK(channel.fd() == -1);
+    CHECK_FALSE(channel.pending());
+    CHECK_FALSE(channel.wait(std::chrono::milliseconds(0)));
+    CHECK(channel.cancelled());
+    CHECK(channel.closed());
+    channel.cancel();
+    channel.close();
+    channel.set_deadline(std::chrono::steady_clock::now());
+    CHECK_FALSE(channel.answer(pam::pending_call()));
+
+    // The PAM side of it, on a thread of its own as libpam would call it.
+    pam::conversation<pam::async_handler> conv(channel.handler());
+    ::pam_message prompt{PAM_PROMPT_ECHO_OFF, "Password: "};
+    const ::pam_message* list[] = {&prompt};
+    ::pam_response* resp = nullptr;
+    int rc = -1;
+    std::thread pam_side([&] {
+        ::pam_conv c = conv.c_conv();
+        rc = c.conv(1, list, &resp, c.appdata_ptr);
+    });
+    pam_side.join();
+    CHECK(rc == PAM_BUF_ERR);
+    CHECK(conv.last_failure() == pam::failure::out_of_memory);
+    CHECK(resp == nullptr);
+}
+
+TEST_CASE("async_transaction: no memory for its channel's state is PAM_SYSTEM_ERR, no thread") {
+    if (!nothrow_new_can_fail()) return;
+    nothrow_new_fails_in = 1;
+    pam::async_transaction tx("permit", "alice", authenticate);
+    CHECK(tx.finished());
+    CHECK(tx.result().code() == PAM_SYSTEM_ERR);
+    CHECK(tx.result().code() == PAM_SYSTEM_ERR);  // asked again, the same
+}
+
+TEST_CASE("async_transaction: no memory for the worker's work is PAM_BUF_ERR, no thread") {
+    if (!nothrow_new_can_fail()) return;
+    nothrow_new_fails_in = 2;  // the channel's state first, then the work
+    pam::async_transaction tx("permit", "alice", authenticate);
+    CHECK(nothrow_new_fails_in == 0);
+    CHECK(tx.finished());
+    CHECK(tx.result().code() == PAM_BUF_ERR);
+}
+
+TEST_CASE("async_transaction: no thread to be had is PAM_BUF_ERR (EAGAIN) or PAM_SYSTEM_ERR") {
+    for (auto [error, code] : {std::pair{EAGAIN, PAM_BUF_ERR}, std::pair{EPERM, PAM_SYSTEM_ERR}}) {
+        pthread_create_fails_with = error;
+        pam::async_transaction tx("permit", "alice", authenticate);
+        CHECK(pthread_create_fails_with == 0);
+        CHECK(tx.finished());
+        ::pollfd p{tx.channel().fd(), POLLIN, 0};
+        CHECK(::poll(&p, 1, 0) == 1);  // the owner's loop hears of the end
+        CHECK(tx.result().code() == code);
+    }
 }

@@ -24,6 +24,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -53,6 +54,7 @@ void free_like_libpam(::pam_response* r, int n) {
     std::free(r);
 }
 
+// NOLINTNEXTLINE(cppcoreguidelines-*-global-variables,cppcoreguidelines-pro-type-reinterpret-cast)
 ::pam_response* const untouched = reinterpret_cast<::pam_response*>(0x1);
 
 using async_conversation = pam::conversation<pam::async_handler>;
@@ -61,9 +63,9 @@ using async_conversation = pam::conversation<pam::async_handler>;
 class pam_thread {
 public:
     pam_thread(async_conversation& conv, messages& m)
-        : thread_([this, &conv, &m] {
+        : thread_([rc = &rc_, resp = &resp_, &conv, &m] {
               ::pam_conv c = conv.c_conv();
-              rc_ = c.conv(m.count(), m.get(), &resp_, c.appdata_ptr);
+              *rc = c.conv(m.count(), m.get(), resp, c.appdata_ptr);
           }) {}
     pam_thread(const pam_thread&) = delete;
     pam_thread& operator=(const pam_thread&) = delete;
@@ -398,10 +400,98 @@ TEST_CASE("wait returns nothing on timeout, on cancel and on close") {
     canceller.join();
 }
 
+TEST_CASE("wait with no timeout blocks until the call is published") {
+    pam::async_channel channel;
+    async_conversation conv(channel.handler());
+    messages m{{PAM_PROMPT_ECHO_ON, "Name: "}};
+    pam_thread pam_side(conv, m);
+    std::optional<pam::pending_call> call = channel.wait();
+    REQUIRE(call);
+    CHECK((*call)[0].text() == "Name: ");
+    CHECK(call->answer(0, "alice"));
+    CHECK(channel.answer(std::move(*call)));
+    REQUIRE(pam_side.join() == PAM_SUCCESS);
+    CHECK(std::strcmp(pam_side.resp()[0].resp, "alice") == 0);
+    free_like_libpam(pam_side.resp(), 1);
+}
+
+TEST_CASE("an answer timeout too large for the clock waits forever instead of overflowing") {
+    pam::async_channel channel(pam::async_options{std::chrono::milliseconds::max()});
+    async_conversation conv(channel.handler());
+    messages m{{PAM_PROMPT_ECHO_OFF, "Password: "}};
+    pam_thread pam_side(conv, m);
+    std::optional<pam::pending_call> call = channel.wait(std::chrono::milliseconds::max());
+    REQUIRE(call);
+    std::this_thread::sleep_for(20ms);  // an overflowed deadline would lie in the past
+    CHECK(call->answer(0, "secret"));
+    CHECK(channel.answer(std::move(*call)));
+    REQUIRE(pam_side.join() == PAM_SUCCESS);
+    free_like_libpam(pam_side.resp(), 1);
+}
+
+TEST_CASE("a pending call moved onto another wipes what the target held") {
+    pam::async_channel channel;
+    async_conversation conv(channel.handler());
+    messages m{{PAM_PROMPT_ECHO_OFF, "Password: "}, {PAM_TEXT_INFO, "hello"}};
+    pam_thread pam_side(conv, m);
+    std::optional<pam::pending_call> first = channel.wait(patience);
+    REQUIRE(first);
+    std::optional<pam::pending_call> second = channel.pending();
+    REQUIRE(second);
+    CHECK(second->id() == first->id());
+    CHECK(second->answer(0, "not this one"));
+    pam::pending_call& same = *first;
+    *first = std::move(same);  // moving onto itself changes nothing
+    CHECK(first->size() == 2);
+    CHECK(first->answer(0, "secret"));
+    *second = std::move(*first);
+    CHECK(first->empty());
+    CHECK(first->id() == second->id());
+    CHECK_FALSE(channel.answer(std::move(*first)));  // emptied: not an answer to that call
+    REQUIRE(second->size() == 2);
+    CHECK((*second)[1].text() == "hello");
+    CHECK(second->reply_to(0).has_answer());
+    CHECK_FALSE(second->answer(2, "past the end"));
+    CHECK(channel.answer(std::move(*second)));
+    REQUIRE(pam_side.join() == PAM_SUCCESS);
+    CHECK(std::strcmp(pam_side.resp()[0].resp, "secret") == 0);
+    free_like_libpam(pam_side.resp(), 2);
+}
+
+TEST_CASE("an answer that does not belong to the pending call is refused and wiped") {
+    pam::async_channel channel;
+    async_conversation conv(channel.handler());
+    messages m{{PAM_PROMPT_ECHO_OFF, "Password: "}};
+    pam_thread pam_side(conv, m);
+    std::optional<pam::pending_call> call = channel.wait(patience);
+    REQUIRE(call);
+    pam::pending_call stranger;  // id 0, no messages
+    CHECK_FALSE(channel.answer(std::move(stranger)));
+    CHECK(call->answer(0, "secret"));
+    CHECK(channel.answer(std::move(*call)));
+    REQUIRE(pam_side.join() == PAM_SUCCESS);
+    free_like_libpam(pam_side.resp(), 1);
+}
+
+TEST_CASE("a handler copied and assigned keeps the state alive") {
+    std::optional<pam::async_channel> owner(std::in_place);
+    pam::async_handler kept = owner->handler();
+    pam::async_handler other = kept;
+    kept = other;                      // copy assignment
+    other = pam::async_handler(kept);  // move assignment
+    owner.reset();                     // the owner goes: calls are cancelled
+    async_conversation conv(std::move(other));
+    messages m{{PAM_PROMPT_ECHO_OFF, "Password: "}};
+    pam_thread pam_side(conv, m);
+    CHECK(pam_side.join() == PAM_CONV_ERR);
+    CHECK(conv.last_failure() == pam::failure::cancelled);
+}
+
 TEST_CASE("binary prompts reach the owner by style only") {
     pam::async_channel channel;
     async_conversation conv(channel.handler());
     static const unsigned char packet[] = {0, 0, 0, 5, 1, 0};
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): pam_message.msg is char*
     ::pam_message raw{PAM_BINARY_PROMPT, reinterpret_cast<const char*>(packet)};
     const ::pam_message* list[] = {&raw};
     ::pam_response* resp = untouched;
@@ -428,7 +518,7 @@ TEST_CASE("a channel that cannot get a descriptor says why and refuses every cal
     ::rlimit low = old;
     low.rlim_cur = 64;
     REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
-    for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) filler.push_back(fd);
+    for (int fd = 0; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) filler.push_back(fd);
     std::optional<pam::async_channel> channel(std::in_place);
     for (int fd : filler) ::close(fd);
     REQUIRE(::setrlimit(RLIMIT_NOFILE, &old) == 0);
@@ -703,6 +793,7 @@ TEST_CASE("async_transaction: many at once, answered from one poll loop") {
     auto give_up = std::chrono::steady_clock::now() + patience;
     while (open > 0 && std::chrono::steady_clock::now() < give_up) {
         std::vector<::pollfd> fds;
+        fds.reserve(txs.size());
         for (auto& tx : txs) fds.push_back({tx->channel().fd(), POLLIN, 0});
         REQUIRE(::poll(fds.data(), fds.size(), 1000) >= 0);
         for (std::size_t i = 0; i < n; ++i) {

@@ -9,8 +9,10 @@
 #include <mutex>
 
 namespace {
+// NOLINTBEGIN(cppcoreguidelines-avoid-non-const-global-variables): malloc has no context
 std::atomic<bool> counting{false};
 std::mutex ledger;
+// NOLINTEND(cppcoreguidelines-avoid-non-const-global-variables)
 }  // namespace
 
 namespace wrapped {
@@ -24,6 +26,7 @@ armed::~armed() { counting = false; }
 }  // namespace wrapped
 
 extern "C" {
+// NOLINTBEGIN(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): the linker's --wrap names
 
 void* __wrap_malloc(std::size_t bytes) {
     if (!counting) return __real_malloc(bytes);
@@ -68,4 +71,5 @@ void __wrap_free(void* p) {
     __real_free(p);
 }
 
+// NOLINTEND(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp)
 }  // extern "C"
