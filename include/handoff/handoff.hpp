@@ -67,9 +67,9 @@
 #endif
 
 #define HANDOFF_VERSION_MAJOR 0
-#define HANDOFF_VERSION_MINOR 1
+#define HANDOFF_VERSION_MINOR 2
 #define HANDOFF_VERSION_PATCH 0
-#define HANDOFF_VERSION "0.1.0"
+#define HANDOFF_VERSION "0.2.0"
 
 // GCC can pair an allocation function with its deallocator and warn when the
 // result reaches the wrong one (-Wmismatched-dealloc, GCC >= 11).
