@@ -297,9 +297,10 @@ public:
     bool answer(pending_call& call) noexcept {
         {
             std::lock_guard<std::mutex> lock(mu_);
-            // Past its time the call is over, even if the PAM thread has not
-            // woken up to say so yet.
-            if (has_call_locked() && call.id_ == call_id_ && call.size_ == batch_->size() &&
+            // Cancelled, closed or past its time, the call is over, even if
+            // the PAM thread has not woken up to say so yet.
+            if (has_call_locked() && ended_locked() == failure::none && call.id_ == call_id_ &&
+                call.size_ == batch_->size() &&
                 std::chrono::steady_clock::now() < expiry_locked()) {
                 for (std::size_t i = 0; i < call.size_; ++i) {
                     (*out_)[i] = std::move(call.replies_[i]);
@@ -537,9 +538,10 @@ public:
 
     // Thread-safe. Gives the call back with its replies: true when PAM
     // receives them. False when that call is no longer pending (answered
-    // already, timed out, cancelled, or a later call has replaced it) or its
-    // time is up, even if the PAM thread has not woken to notice; its answers
-    // are then wiped and freed here. Either way `call` is left empty.
+    // already, timed out, or a later call has replaced it), the channel was
+    // cancelled or closed, or the call's time is up, even if the PAM thread
+    // has not woken to notice; its answers are then wiped and freed here.
+    // Either way `call` is left empty.
     bool answer(pending_call&& call) noexcept {
         if (!state_) {
             call.clear();

@@ -276,6 +276,33 @@ TEST_CASE("cancel is sticky: a later call fails at once") {
     CHECK_FALSE(channel.wait(0ms));
 }
 
+TEST_CASE("an answer given after cancel or close is refused before the PAM thread wakes") {
+    // The PAM thread needs the lock back to notice the cancel; an answer that
+    // gets there first must not turn the cancelled call into a success.
+    // Several rounds: each one races the PAM thread's wake-up.
+    for (int round = 0; round < 20; ++round) {
+        CAPTURE(round);
+        const bool cancel = round % 2 == 0;
+        pam::async_channel channel;
+        async_conversation conv(channel.handler());
+        messages m{{PAM_PROMPT_ECHO_OFF, "Password: "}};
+        pam_thread pam_side(conv, m);
+        std::optional<pam::pending_call> call = channel.wait(patience);
+        REQUIRE(call);
+        REQUIRE(call->answer(0, "after the end"));
+        if (cancel) {
+            channel.cancel();
+        } else {
+            channel.close();
+        }
+        CHECK_FALSE(channel.answer(std::move(*call)));
+        CHECK(pam_side.join() == PAM_CONV_ERR);
+        CHECK(conv.last_failure() ==
+              (cancel ? pam::failure::cancelled : pam::failure::input_closed));
+        CHECK(pam_side.resp() == untouched);
+    }
+}
+
 TEST_CASE("the answer timeout fails the call with timed_out; a late answer is refused") {
     pam::async_options o;
     o.answer_timeout = 50ms;
