@@ -106,7 +106,8 @@ public:
     ~pending_call() = default;
     // LCOV_EXCL_BR_STOP
 
-    // Which publication of the channel this is; a later call has a larger id.
+    // Which call this is: unique in the process (a call taken from one
+    // channel is refused by every other), and larger for a later call.
     std::uint64_t id() const noexcept { return id_; }
     std::size_t size() const noexcept { return size_; }
     bool empty() const noexcept { return size_ == 0; }
@@ -164,6 +165,14 @@ private:
 };
 
 namespace detail {
+
+// Call ids are drawn from one counter for the whole process, so a call can be
+// answered only on the channel it came from: per-channel ids would let call 1
+// of one channel answer call 1 of another (another user's login).
+inline std::uint64_t next_call_id() noexcept {
+    static std::atomic<std::uint64_t> last{0};
+    return last.fetch_add(1, std::memory_order_relaxed) + 1;
+}
 
 inline std::chrono::steady_clock::time_point deadline_after(
     std::chrono::steady_clock::time_point now, std::chrono::milliseconds timeout) noexcept {
@@ -237,7 +246,7 @@ public:
         batch_ = &batch;
         out_ = &out;
         answered_ = false;
-        ++call_id_;
+        call_id_ = next_call_id();
         notify_owner_locked();
         failure why = failure::none;
         while (!answered_) {

@@ -500,6 +500,35 @@ TEST_CASE("an answer that does not belong to the pending call is refused and wip
     free_like_libpam(pam_side.resp(), 1);
 }
 
+TEST_CASE("a call taken from one channel is refused by another") {
+    // Two transactions at the same point (their first call each): the owner
+    // mixes the calls up. The answer meant for one login must not reach the other.
+    pam::async_channel first;
+    pam::async_channel second;
+    async_conversation first_conv(first.handler());
+    async_conversation second_conv(second.handler());
+    messages m1{{PAM_PROMPT_ECHO_OFF, "Password: "}};
+    messages m2{{PAM_PROMPT_ECHO_OFF, "Password: "}};
+    pam_thread first_side(first_conv, m1);
+    pam_thread second_side(second_conv, m2);
+    std::optional<pam::pending_call> from_first = first.wait(patience);
+    std::optional<pam::pending_call> from_second = second.wait(patience);
+    REQUIRE(from_first);
+    REQUIRE(from_second);
+    CHECK(from_first->id() != from_second->id());
+    REQUIRE(from_first->answer(0, "first's password"));
+    CHECK_FALSE(second.answer(std::move(*from_first)));
+    REQUIRE(from_second->answer(0, "second's password"));
+    CHECK(second.answer(std::move(*from_second)));
+    REQUIRE(second_side.join() == PAM_SUCCESS);
+    REQUIRE(second_side.resp() != untouched);
+    REQUIRE(second_side.resp() != nullptr);
+    CHECK(std::string_view(second_side.resp()[0].resp) == "second's password");
+    free_like_libpam(second_side.resp(), 1);
+    first.cancel();
+    CHECK(first_side.join() == PAM_CONV_ERR);
+}
+
 TEST_CASE("a handler copied and assigned keeps the state alive") {
     std::optional<pam::async_channel> owner(std::in_place);
     pam::async_handler kept = owner->handler();
