@@ -573,6 +573,12 @@ private:
                 return respond(c, greetd_ipc::error(false, "this auth message needs a response"));
             }
             s.call->answer(s.next, std::move(*response));
+            // An answer PAM cannot take (PAM_MAX_RESP_SIZE bytes or more) is
+            // bad input like a NUL: an error, and the prompt stays.
+            if (pam::failure why = s.call->reply_to(s.next).error(); why != pam::failure::none) {
+                return respond(c, greetd_ipc::error(false, std::string("\"response\" refused: ") +
+                                                               pam::to_string(why)));
+            }
         }
         // Info and error messages need no answer: whatever came is dropped (wiped).
         if (++s.next < s.call->size()) {

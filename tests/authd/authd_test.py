@@ -280,6 +280,11 @@ def bad_input(d, authd):
             reply = c.receive()
             expect_error(reply, "error", description, name + (" mid-prompt" if mid_prompt else ""))
         if mid_prompt:
+            # PAM takes answers of at most PAM_MAX_RESP_SIZE - 1 bytes: a longer
+            # one is refused like a NUL, and the prompt stays.
+            for size in (512, 60000):
+                expect_error(c.answer("x" * size), "error", "too long",
+                             "response of %d bytes mid-prompt" % size)
             expect(c.answer("secret") == {"type": "success"}, "the prompt survived every bad input")
         else:
             expect(c.log_in("alice", ["secret"]) == {"type": "success"},
