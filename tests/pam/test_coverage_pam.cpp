@@ -12,6 +12,7 @@
 #include <handoff/pam_async.hpp>
 
 #include "../doctest.hpp"
+#include "pipe_pair.hpp"
 
 #include <cerrno>
 #include <chrono>
@@ -104,26 +105,6 @@ std::string written_to(int fd, Fn fn) {
     return out;
 }
 
-struct pipe_ends {
-    int read_end = -1;
-    int write_end = -1;
-    pipe_ends() {
-        int fds[2];
-        REQUIRE(::pipe(fds) == 0);
-        read_end = fds[0];
-        write_end = fds[1];
-    }
-    ~pipe_ends() {
-        if (read_end >= 0) ::close(read_end);
-        if (write_end >= 0) ::close(write_end);
-    }
-    pipe_ends(const pipe_ends&) = delete;
-    pipe_ends& operator=(const pipe_ends&) = delete;
-    void write(std::string_view s) const {
-        REQUIRE(::write(write_end, s.data(), s.size()) == static_cast<ssize_t>(s.size()));
-    }
-};
-
 pam::terminal terminal_reading(int in_fd, int prompt_fd) {
     pam::terminal_options o;
     o.input_fd = in_fd;
@@ -134,7 +115,7 @@ pam::terminal terminal_reading(int in_fd, int prompt_fd) {
 
 // The answer a terminal reading `input` gives to one echo-off prompt.
 pam::reply answer_from(std::string_view input) {
-    pipe_ends in, prompts;
+    pipe_pair in, prompts;
     in.write(input);
     pam::terminal t = terminal_reading(in.read_end, prompts.write_end);
     one_message m(pam::style::prompt_echo_off, "pw: ");
@@ -257,7 +238,7 @@ TEST_CASE("scripted with echo prints info to stdout and errors to stderr") {
 // ---------------------------------------------------------------------------
 
 TEST_CASE("terminal refuses a binary prompt") {
-    pipe_ends in, prompts;
+    pipe_pair in, prompts;
     pam::terminal t = terminal_reading(in.read_end, prompts.write_end);
     static const unsigned char packet[] = {0, 0, 0, 6, 1, 0};
     // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): pam_message.msg is char*
@@ -267,7 +248,7 @@ TEST_CASE("terminal refuses a binary prompt") {
 }
 
 TEST_CASE("terminal ends info lines with exactly one newline") {
-    pipe_ends in, prompts;
+    pipe_pair in, prompts;
     pam::terminal t = terminal_reading(in.read_end, prompts.write_end);
     one_message empty(pam::style::text_info, "");
     one_message ended(pam::style::text_info, "done\n");
@@ -287,7 +268,7 @@ TEST_CASE("terminal takes an empty line as an empty answer and drops a CR before
 }
 
 TEST_CASE("terminal still reads the answer when the prompt cannot be written") {
-    pipe_ends in;
+    pipe_pair in;
     in.write("answer\n");
     int read_only = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     REQUIRE(read_only >= 0);
@@ -300,7 +281,7 @@ TEST_CASE("terminal still reads the answer when the prompt cannot be written") {
 }
 
 TEST_CASE("terminal out of memory for the answer is out_of_memory, nothing left behind") {
-    pipe_ends in, prompts;
+    pipe_pair in, prompts;
     in.write("secret\n");
     pam::terminal t = terminal_reading(in.read_end, prompts.write_end);
     one_message m(pam::style::prompt_echo_off, "pw: ");
@@ -325,7 +306,7 @@ void on_usr1(int) { usr1_seen = 1; }
 }  // namespace
 
 TEST_CASE("a signal other than SIGINT during a prompt does not end it") {
-    pipe_ends in, prompts;
+    pipe_pair in, prompts;
     struct sigaction sa {};
     struct sigaction old {};
     sa.sa_handler = &on_usr1;
@@ -358,7 +339,7 @@ TEST_CASE("a signal other than SIGINT during a prompt does not end it") {
 }
 
 TEST_CASE("a signal while the prompt is being written loses neither prompt nor answer") {
-    pipe_ends in, prompts;
+    pipe_pair in, prompts;
     // Fill the prompt pipe, so writing the prompt blocks until it is drained.
     int flags = ::fcntl(prompts.write_end, F_GETFL);
     REQUIRE(::fcntl(prompts.write_end, F_SETFL, flags | O_NONBLOCK) == 0);
@@ -408,7 +389,7 @@ TEST_CASE("a signal while the prompt is being written loses neither prompt nor a
 }
 
 TEST_CASE("terminal on an input descriptor that is not open is input_closed") {
-    pipe_ends prompts;
+    pipe_pair prompts;
     int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     REQUIRE(fd >= 0);
     ::close(fd);  // fd is now a number no file is open on
@@ -418,7 +399,7 @@ TEST_CASE("terminal on an input descriptor that is not open is input_closed") {
 }
 
 TEST_CASE("input_source::standard_input reads stdin") {
-    pipe_ends in;
+    pipe_pair in;
     in.write("from stdin\n");
     int saved = ::dup(STDIN_FILENO);
     REQUIRE(saved >= 0);
@@ -428,7 +409,7 @@ TEST_CASE("input_source::standard_input reads stdin") {
         pam::terminal_options o;
         o.input = pam::terminal_options::input_source::standard_input;
         o.timeout_ms = 5000;
-        pipe_ends prompts;
+        pipe_pair prompts;
         o.prompt_fd = prompts.write_end;
         pam::terminal t(o);
         one_message m(pam::style::prompt_echo_on, "q: ");

@@ -3,6 +3,7 @@
 #include <handoff/pam.hpp>
 
 #include "../doctest.hpp"
+#include "pipe_pair.hpp"
 #include "wrapped_malloc.hpp"
 
 #include <climits>
@@ -690,29 +691,6 @@ TEST_CASE("scripted answers prompts in order and fails cleanly when they run out
 }
 
 namespace {
-struct pipe_pair {
-    int read_end = -1;
-    int write_end = -1;
-    pipe_pair() {
-        int fds[2];
-        REQUIRE(::pipe(fds) == 0);
-        read_end = fds[0];
-        write_end = fds[1];
-    }
-    ~pipe_pair() {
-        if (read_end >= 0) ::close(read_end);
-        if (write_end >= 0) ::close(write_end);
-    }
-    pipe_pair(const pipe_pair&) = delete;
-    pipe_pair& operator=(const pipe_pair&) = delete;
-    void write(std::string_view s) const {
-        REQUIRE(::write(write_end, s.data(), s.size()) == static_cast<ssize_t>(s.size()));
-    }
-    void close_writer() {
-        ::close(write_end);
-        write_end = -1;
-    }
-};
 
 pam::terminal terminal_on(int in_fd, int prompt_fd, int timeout_ms = 2000) {
     pam::terminal_options o;

@@ -6,6 +6,7 @@
 #include <handoff/pam.hpp>
 
 #include "../doctest.hpp"
+#include "pipe_pair.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -38,23 +39,6 @@ using std::chrono::steady_clock;
 extern "C" void __gcov_dump() __attribute__((weak));
 
 namespace {
-
-struct fd_pair {
-    int read_end = -1;
-    int write_end = -1;
-    fd_pair() {
-        int fds[2];
-        REQUIRE(::pipe(fds) == 0);
-        read_end = fds[0];
-        write_end = fds[1];
-    }
-    ~fd_pair() {
-        ::close(read_end);
-        ::close(write_end);
-    }
-    fd_pair(const fd_pair&) = delete;
-    fd_pair& operator=(const fd_pair&) = delete;
-};
 
 // A pseudo-terminal: the test types on master, the terminal reads slave.
 struct pty_pair {
@@ -290,8 +274,8 @@ TEST_CASE("the host's dispositions are back after a prompt and ignored signals s
     struct sigaction before[9]{};
     for (int i = 0; i < 9; ++i) REQUIRE(::sigaction(caught_signals[i], nullptr, &before[i]) == 0);
 
-    fd_pair input;
-    fd_pair prompts;
+    pipe_pair input;
+    pipe_pair prompts;
     pam::terminal t = terminal_on(input.read_end, prompts.write_end, 5000);
     struct sigaction during[9]{};
     std::thread typist([&] {
@@ -322,8 +306,8 @@ TEST_CASE("the host's dispositions are back after a prompt and ignored signals s
 TEST_CASE("a signal that lands on another thread still ends the prompt at once") {
     host_calls = 0;
     scoped_disposition term(SIGTERM, &count_host_call);
-    fd_pair input;
-    fd_pair prompts;
+    pipe_pair input;
+    pipe_pair prompts;
     pam::terminal t = terminal_on(input.read_end, prompts.write_end, 5000);
     std::thread other([&] {
         // raise() in a thread signals that thread: not the one that prompts.
@@ -342,8 +326,8 @@ TEST_CASE("a signal that lands on another thread still ends the prompt at once")
 TEST_CASE("signals the terminal does not catch neither end the prompt nor stretch its timeout") {
     host_calls = 0;
     scoped_disposition usr1(SIGUSR1, &count_host_call);  // no SA_RESTART: poll sees EINTR
-    fd_pair input;
-    fd_pair prompts;
+    pipe_pair input;
+    pipe_pair prompts;
     pam::terminal t = terminal_on(input.read_end, prompts.write_end, 300);
     std::atomic<bool> done{false};
     pthread_t prompter = ::pthread_self();
@@ -371,8 +355,8 @@ TEST_CASE("Ctrl-C cancels without the host's SIGINT handler; reraise hands it to
         CAPTURE(reraise);
         host_calls = 0;
         scoped_disposition on_int(SIGINT, &count_host_call);
-        fd_pair input;
-        fd_pair prompts;
+        pipe_pair input;
+        pipe_pair prompts;
         pam::terminal t = terminal_on(input.read_end, prompts.write_end, 5000, mode);
         std::thread other([&] {
             if (wait_for(prompts.read_end, "Password: ")) ::kill(::getpid(), SIGINT);
@@ -385,8 +369,8 @@ TEST_CASE("Ctrl-C cancels without the host's SIGINT handler; reraise hands it to
 }
 
 TEST_CASE("a call's first failed prompt ends it: later prompts are not shown") {
-    fd_pair input;
-    fd_pair prompts;
+    pipe_pair input;
+    pipe_pair prompts;
     ::close(input.write_end);  // EOF at once
     input.write_end = ::open("/dev/null", O_WRONLY);
     pam::conversation conv(terminal_on(input.read_end, prompts.write_end, 5000));
@@ -424,8 +408,8 @@ TEST_CASE("a radio prompt is asked like an echo-on prompt: echo stays on") {
 }
 
 TEST_CASE("a style the terminal does not know is refused as bad_message and nothing is asked") {
-    fd_pair input;
-    fd_pair prompts;
+    pipe_pair input;
+    pipe_pair prompts;
     REQUIRE(::write(input.write_end, "unread\n", 7) == 7);
     pam::terminal t = terminal_on(input.read_end, prompts.write_end, 5000);
     pam::reply r = ask(t, static_cast<pam::style>(42), "Which? ");
@@ -441,8 +425,8 @@ TEST_CASE("a style the terminal does not know is refused as bad_message and noth
 }
 
 TEST_CASE("a zero timeout takes a line typed ahead, and otherwise times out at once") {
-    fd_pair input;
-    fd_pair prompts;
+    pipe_pair input;
+    pipe_pair prompts;
     pam::terminal t = terminal_on(input.read_end, prompts.write_end, 0);
     REQUIRE(::write(input.write_end, "ahead\n", 6) == 6);
     pam::reply typed = ask_secret(t);
@@ -464,8 +448,8 @@ TEST_CASE("a host handler installed with SA_SIGINFO is restored and takes the re
     struct sigaction before {};
     REQUIRE(::sigaction(SIGALRM, nullptr, &before) == 0);
 
-    fd_pair input;
-    fd_pair prompts;
+    pipe_pair input;
+    pipe_pair prompts;
     pam::terminal t = terminal_on(input.read_end, prompts.write_end, 5000);
     const pthread_t prompter = ::pthread_self();
     std::thread other([&] {
@@ -489,8 +473,8 @@ TEST_CASE("a caught signal ends a prompt whose write it interrupted, even part-w
     // until the test sees the pipe full, then SIGHUP arrives.
     host_calls = 0;
     scoped_disposition hup(SIGHUP, &count_host_call);
-    fd_pair input;
-    fd_pair prompts;
+    pipe_pair input;
+    pipe_pair prompts;
     const int capacity = ::fcntl(prompts.write_end, F_GETPIPE_SZ);
     REQUIRE(capacity > 0);
     const std::string prompt(static_cast<std::size_t>(capacity) * 2, 'p');
@@ -549,8 +533,8 @@ TEST_CASE("a stop signal that another thread's handler takes: the prompt is show
     host_calls = 0;
     scoped_disposition tstp(SIGTSTP, &count_host_call);
     scoped_block blocked_here(SIGTSTP);
-    fd_pair input;
-    fd_pair prompts;
+    pipe_pair input;
+    pipe_pair prompts;
     pam::terminal t = terminal_on(input.read_end, prompts.write_end, 5000);
     bool shown_twice = false;
     int taken_before_second_prompt = -1;
@@ -577,7 +561,7 @@ TEST_CASE(
     host_calls = 0;
     scoped_disposition tstp(SIGTSTP, &count_host_call);
     pty_pair pty;  // input: a terminal, so the attempt ends its line
-    fd_pair prompts;
+    pipe_pair prompts;
     pam::terminal t = terminal_on(pty.slave, prompts.write_end, 5000);
     bool shown_twice = false;
     {
@@ -611,8 +595,8 @@ TEST_CASE(
 }
 
 TEST_CASE("a wake-up from a forked child that inherited the handler does not end the prompt") {
-    fd_pair input;
-    fd_pair prompts;
+    pipe_pair input;
+    pipe_pair prompts;
     pam::terminal t = terminal_on(input.read_end, prompts.write_end, 5000);
     int wake = -1;
     {
@@ -654,8 +638,8 @@ TEST_CASE("a wake-up from a forked child that inherited the handler does not end
 TEST_CASE("without a descriptor to spare for the wake-up pipe, a signal still ends the prompt") {
     // In a child process (the pipe is made once per process), with no
     // descriptor left to make it: poll(2) alone sees the signal.
-    fd_pair input;
-    fd_pair prompts;
+    pipe_pair input;
+    pipe_pair prompts;
     const int code = in_child(
         [&] {
             host_calls = 0;
@@ -674,8 +658,8 @@ TEST_CASE("without a descriptor to spare for the wake-up pipe, a signal still en
 }
 
 TEST_CASE("a wait that poll(2) refuses fails the prompt as input_closed, at once") {
-    fd_pair input;
-    fd_pair prompts;
+    pipe_pair input;
+    pipe_pair prompts;
     REQUIRE(::write(input.write_end, "first\n", 6) == 6);
     const int code = in_child(
         [&] {
@@ -704,8 +688,8 @@ TEST_CASE("a background job whose shell has gone is not asked for a secret: inpu
     // be turned off and the secret is not asked for.
     pty_pair pty;
     std::string slave_name = ::ptsname(pty.master);
-    fd_pair result;  // the job's verdict, one byte
-    fd_pair alive;   // the session leader waits until the job closes its end
+    pipe_pair result;  // the job's verdict, one byte
+    pipe_pair alive;   // the session leader waits until the job closes its end
     static_cast<void>(std::fflush(nullptr));
     pid_t leader = ::fork();
     REQUIRE(leader >= 0);
