@@ -12,16 +12,18 @@ usage: run.py SCENARIO SOURCE_ROOT
                       bytes and modes
   cmake_subdirectory  add_subdirectory(handoff): targets only, nothing built
                       or installed
-  cmake_fetchcontent  FetchContent from a file:// URL of the `meson dist`
-                      tarball with the SHA256 meson dist wrote
-  meson_dist_wrap     a [wrap-file] for the `meson dist` tarball with its
-                      source_hash and a file:// URL
+  cmake_fetchcontent  README's FetchContent lines, filled in with the release
+                      that docs/release.md's `tools/release` command makes
+                      (a file:// address); a CMake warning fails it
+  meson_dist_wrap     the wrap tools/release wrote (checked equal to the one
+                      README and docs/release.md show, filled in) and
+                      README's meson.build lines
   plain_sequence      exactly `meson setup b && meson test -C b` (no compile
-                      step) in the unpacked `meson dist` tarball: every
+                      step) in the unpacked release tarball: every
                       registered test runs and passes, so the plain sequence
                       works on a clean copy and the tarball passes its tests
 
-The `meson dist` tarball is checked to hold exactly `git ls-files`.
+The release tarball is checked to hold exactly `git ls-files`.
 
 Every consumer builds app.cpp against the core (handoff::handoff or the like)
 and pam_app.cpp plus one translation unit per include/handoff/pam*.hpp
@@ -309,18 +311,48 @@ def cmake_subdirectory(src, work):
     expect(not files, "add_subdirectory(handoff) installed files: %s" % sorted(files))
 
 
+def doc_block(src, doc, tag):
+    """The block of the clone's doc marked `<!-- doc-test: extracted by
+    tests/consumers/run.py as TAG -->` (tests/docs/doc_blocks.py checks that
+    every block of the docs is marked and that this file names the tag)."""
+    lines = open(os.path.join(src.dir, doc), encoding="utf-8").read().splitlines()
+    marker = "<!-- doc-test: extracted by tests/consumers/run.py as %s -->" % tag
+    for i, line in enumerate(lines):
+        if line.strip() == marker and i + 1 < len(lines):
+            fence = lines[i + 1]
+            indent = fence[:len(fence) - len(fence.lstrip())]
+            end = next((j for j in range(i + 2, len(lines)) if lines[j].strip() == "```"), None)
+            expect(end is not None, "%s: the block marked %r never ends" % (doc, tag))
+            return "\n".join(l[len(indent):] for l in lines[i + 2:end]) + "\n"
+    raise Failed("%s: no block marked %r" % (doc, tag))
+
+
+def fill_in(text, version, url, digest):
+    """The docs' placeholders replaced by a release's values."""
+    text = re.sub(r"<the hash in [^>]*>", digest, text)
+    return text.replace("https://<where the release is published>", url).replace("X.Y.Z", version)
+
+
 def dist_tarball(src, work):
-    """The release tarball as docs/release.md makes it (`meson dist`), without
-    meson dist's own build and test of it: plain_sequence runs that on the
-    unpacked tarball. Returns its path and the hash from its .sha256sum."""
-    build = os.path.join(work, "dist-build")
-    setup_without_targets(src, build, [])
-    run(["meson", "dist", "-C", build, "--no-tests"], quiet=True)
+    """The release as docs/release.md makes it: its `tools/release` command run
+    as written there, with a file:// address. Returns the tarball's path and
+    hash and the wrap tools/release wrote, after checking that the wrap is the
+    one README and docs/release.md show, filled in."""
+    out = os.path.join(work, "release")
+    url = "file://" + out
+    command = fill_in(doc_block(src, "docs/release.md", "release-command"), src.version, url, "")
+    run(["bash", "-euo", "pipefail", "-c", command], cwd=src.dir,
+        env=dict(os.environ, HANDOFF_RELEASE_DIR=out))
     name = "handoff-%s.tar.xz" % src.version
-    tarball = os.path.join(build, "meson-dist", name)
+    tarball = os.path.join(out, name)
     with open(tarball + ".sha256sum") as f:
         digest = f.read().split()[0]
-    expect(digest == sha256(tarball), "meson dist's .sha256sum does not match the tarball")
+    expect(digest == sha256(tarball), "the .sha256sum does not match the tarball")
+    wrap = open(os.path.join(out, "handoff.wrap")).read()
+    for doc, tag in (("README.md", "readme-wrap"), ("docs/release.md", "release-wrap")):
+        shown = fill_in(doc_block(src, doc, tag), src.version, url, digest)
+        expect(wrap == shown, "tools/release wrote the wrap\n%s\nbut %s shows\n%s"
+               % (wrap, doc, shown))
     # The tarball holds exactly the committed files.
     tracked = set(run(["git", "-C", src.dir, "ls-files"], quiet=True).split())
     with tarfile.open(tarball) as tar:
@@ -328,42 +360,33 @@ def dist_tarball(src, work):
                   if m.isfile()}
     expect(packed == tracked, "the tarball differs from git ls-files: %s"
            % sorted(packed ^ tracked))
-    return tarball, digest
+    return tarball, digest, wrap
 
 
 def cmake_fetchcontent(src, work):
-    tarball, digest = dist_tarball(src, work)
-    preamble = ("include(FetchContent)\n"
-                "if(POLICY CMP0135)\n"
-                "  cmake_policy(SET CMP0135 NEW)\n"
-                "endif()\n"
-                "FetchContent_Declare(handoff URL file://%s\n"
-                "                     URL_HASH SHA256=%s)\n"
-                "FetchContent_MakeAvailable(handoff)\n" % (tarball, digest))
-    cmake_consumer(src, work, "fetchcontent-consumer", preamble)
+    tarball, digest, _ = dist_tarball(src, work)
+    # README's lines up to FetchContent_MakeAvailable, filled in with what
+    # tools/release printed; -Werror=dev fails on a policy warning (CMP0135).
+    block = fill_in(doc_block(src, "README.md", "readme-fetchcontent"), src.version,
+                    "file://" + os.path.dirname(tarball), digest)
+    lines = block.splitlines()
+    last = next(i for i, l in enumerate(lines) if l.startswith("FetchContent_MakeAvailable"))
+    cmake_consumer(src, work, "fetchcontent-consumer", "\n".join(lines[:last + 1]) + "\n")
 
 
 def meson_dist_wrap(src, work):
-    tarball, digest = dist_tarball(src, work)
+    _, _, wrap = dist_tarball(src, work)
     project = os.path.join(work, "wrap-consumer")
     core, pam_sources = src.programs(project)
     os.makedirs(os.path.join(project, "subprojects"))
+    # The wrap tools/release wrote, as a user pastes it; README's meson.build.
     with open(os.path.join(project, "subprojects", "handoff.wrap"), "w") as f:
-        f.write("[wrap-file]\n"
-                "directory = handoff-%s\n"
-                "source_url = file://%s\n"
-                "source_filename = %s\n"
-                "source_hash = %s\n"
-                "\n"
-                "[provide]\n"
-                "dependency_names = handoff, handoff-pam\n"
-                % (src.version, tarball, os.path.basename(tarball), digest))
+        f.write(wrap)
     with open(os.path.join(project, "meson.build"), "w") as f:
-        f.write("project('consumer', 'cpp', default_options: ['cpp_std=c++17', 'werror=true',\n"
-                "        'warning_level=2'])\n"
-                "executable('app', %s, dependencies: dependency('handoff'))\n"
-                "executable('pam_app', %s, dependencies: dependency('handoff-pam'))\n"
-                % (core, pam_sources))
+        f.write(doc_block(src, "README.md", "readme-meson") +
+                "executable('app', %s, dependencies: handoff_dep, cpp_args: %s)\n"
+                "executable('pam_app', %s, dependencies: handoff_pam_dep, cpp_args: %s)\n"
+                % (core, WARNINGS, pam_sources, WARNINGS))
     consumer_build = os.path.join(project, "build")
     run(["meson", "setup", consumer_build, project, "--fatal-meson-warnings"])
     run(["meson", "compile", "-C", consumer_build])
@@ -378,7 +401,7 @@ def plain_sequence(src, work):
     # The unpacked release tarball is a clean copy of HEAD (dist_tarball checks
     # its files), so one build shows both that a new user's first two commands
     # pass and that the tarball passes its own tests.
-    tarball, _ = dist_tarball(src, work)
+    tarball, _, _ = dist_tarball(src, work)
     with tarfile.open(tarball) as tar:
         tar.extractall(os.path.join(work, "unpacked"))
     tree = os.path.join(work, "unpacked", "handoff-" + src.version)

@@ -13,8 +13,9 @@ import sys
 def main():
     readme, marker, output = sys.argv[1:4]
     lines = open(readme, encoding="utf-8").read().splitlines()
+    # The marker of tests/docs/doc_blocks.py: "<!-- doc-test: extracted by FILE as MARKER -->".
     for i, line in enumerate(lines):
-        if line.startswith("<!-- " + marker):
+        if line.startswith("<!-- doc-test: extracted by ") and line.endswith(" as %s -->" % marker):
             break
     else:
         sys.exit("%s: no marker %r" % (readme, marker))
