@@ -7,7 +7,7 @@
 // pamtester it survives modules that send info messages with no reply slot,
 // refuses overlong answers instead of truncating them, and says why a
 // conversation failed. Extras: --answers FILE (one answer per line),
-// --non-interactive, --timeout SECONDS, --print-env, --help.
+// --non-interactive, --timeout SECONDS, --print-env, --confdir DIR, --help.
 //
 // Prompts read standard input when it is not a terminal (as pamtester does),
 // else /dev/tty. At a prompt every signal that ends or stops a process leaves
@@ -55,6 +55,7 @@ struct options {
     bool print_env = false;
     int timeout_ms = -1;
     std::optional<std::string> answers_file;
+    std::string confdir;  // empty: the system's configuration
     std::vector<std::pair<pam::item, std::string>> items;
     std::vector<std::string> env;
     std::string service;
@@ -80,6 +81,7 @@ void usage(std::FILE* out) {
         "  --non-interactive      fail prompts instead of asking; still show messages\n"
         "  --timeout SECONDS      give up on a prompt after SECONDS\n"
         "  --print-env            print the PAM environment after open_session\n"
+        "  --confdir DIR          read the service file from DIR (pam_start_confdir)\n"
         "  -h, --help             this text\n",
         program);
 }
@@ -247,6 +249,13 @@ std::optional<options> parse_arguments(int argc, char** argv, int& exit_code) {
                 std::fprintf(stderr, "%s: --answers needs a file\n", program);
                 return std::nullopt;
             }
+        } else if (arg.rfind("--confdir", 0) == 0) {
+            std::optional<std::string> dir = value_of(i, arg, "--confdir");
+            if (!dir || dir->empty()) {
+                std::fprintf(stderr, "%s: --confdir needs a directory\n", program);
+                return std::nullopt;
+            }
+            opt.confdir = std::move(*dir);
         } else if (arg.rfind("--timeout", 0) == 0) {
             std::optional<std::string> v = value_of(i, arg, "--timeout");
             char* end = nullptr;
@@ -412,7 +421,8 @@ int run(const options& opt) {
         std::fprintf(stderr, "%s: invoking pam_start(%s, %s, ...)\n", program, opt.service.c_str(),
                      opt.user.c_str());
     }
-    pam::transaction tx(opt.service, opt.user, std::move(*handler));
+    pam::transaction tx(opt.service, opt.user, std::move(*handler),
+                        pam::start_options{opt.confdir});
     if (!tx.started()) {
         std::fprintf(stderr, "%s: pam_start failed: %s\n", program, tx.started().message());
         return exit_failed;
