@@ -18,6 +18,9 @@ usage: run.py SCENARIO SOURCE_ROOT
   meson_dist_wrap     the wrap tools/release wrote (checked equal to the one
                       README and docs/release.md show, filled in) and
                       README's meson.build lines
+  meson_no_cpp_std    a Meson project that forgets cpp_std, built by clang++
+                      (C++14 by default), with handoff as a subproject: setup
+                      stops with handoff's own message (C++17 needed)
   plain_sequence      exactly `meson setup b && meson test -C b` (no compile
                       step) in the unpacked release tarball: every
                       registered test runs and passes, so the plain sequence
@@ -397,6 +400,26 @@ def meson_dist_wrap(src, work):
                  os.path.join(consumer_build, "pam_app"))
 
 
+def meson_no_cpp_std(src, work):
+    project = os.path.join(work, "no-std-consumer")
+    os.makedirs(os.path.join(project, "subprojects"))
+    shutil.move(src.dir, os.path.join(project, "subprojects", "handoff"))
+    with open(os.path.join(project, "meson.build"), "w") as f:
+        f.write("project('app', 'cpp')   # no cpp_std: clang++ compiles C++14\n"
+                "handoff_dep = dependency('handoff')\n"
+                "executable('app', 'app.cpp', dependencies: handoff_dep)\n")
+    with open(os.path.join(project, "app.cpp"), "w") as f:
+        f.write("#include <handoff/handoff.hpp>\nint main() {}\n")
+    proc = subprocess.run(["meson", "setup", os.path.join(project, "build"), project],
+                          env=dict(os.environ, CXX="clang++"), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, universal_newlines=True)
+    print(proc.stdout, end="")
+    expect(proc.returncode != 0, "meson setup accepted a C++14 build of handoff")
+    expect("handoff needs C++17 or later" in proc.stdout,
+           "meson setup did not say that handoff needs C++17")
+    expect("Could not get define" not in proc.stdout, "meson setup failed on a compiler check")
+
+
 def plain_sequence(src, work):
     # The unpacked release tarball is a clean copy of HEAD (dist_tarball checks
     # its files), so one build shows both that a new user's first two commands
@@ -429,7 +452,7 @@ def plain_sequence(src, work):
 
 SCENARIOS = {f.__name__: f for f in (vendored, install_meson, install_cmake, install_identical,
                                      cmake_subdirectory, cmake_fetchcontent, meson_dist_wrap,
-                                     plain_sequence)}
+                                     meson_no_cpp_std, plain_sequence)}
 
 
 def main(argv):
