@@ -87,9 +87,15 @@ def wrong_password(d, authd):
     expect_prompt(c.create("alice"), "secret", "Password: ", "create_session")
     expect_error(c.answer("not-it"), "auth_error", "Authentication failure", "wrong password")
     outcome(d, "auth_error")
-    # An error ends the session (greetd's rule): no cancel needed to try again.
-    expect(c.log_in("alice", ["secret"]) == {"type": "success"}, "retry after a failure")
-    # agreety sends cancel_session after an error and does not wait for the answer.
+    # greetd's rule: the failed session stays, dead, until cancel_session.
+    expect_error(c.create("alice"), "error", "already", "create_session after a failure")
+    expect_error(c.start(["sway"]), "auth_error", "Authentication failure",
+                 "start_session repeats the failure")
+    expect_error(c.answer("secret"), "error", "failed", "an answer to a failed session")
+    # Unlike greetd (whose worker has gone), authd answers this cancel with success.
+    expect(c.cancel() == {"type": "success"}, "cancel after a failure")
+    expect(c.log_in("alice", ["secret"]) == {"type": "success"}, "retry after the cancel")
+    expect(c.cancel() == {"type": "success"}, "cancel after success")
     expect(c.cancel() == {"type": "success"}, "cancel with no session")
 
 
@@ -126,6 +132,7 @@ def several_messages_in_one_call(d, authd):
         expect_prompt(c.answer("alice"), "secret", "Password: ", "third of three")
         expect(c.answer("secret") == {"type": "success"},
                "the module received both answers at their indices")
+        c.cancel()
         c2 = d2.client()
         expect_error(c2.log_in("alice", ["bob", "secret"]), "auth_error", None,
                      "answers in the wrong slots fail")
@@ -153,6 +160,24 @@ def cancel_mid_prompt(d, authd):
 
 
 def disconnect_mid_prompt(d, authd):
+    """The per-connection model: a disconnect ends the connection's session."""
+    d2 = g.Daemon(authd, extra=["--sessions", "per-connection"])
+    try:
+        disconnect_ends_session(d2)
+    finally:
+        finish(d2)
+    # greetd's model: a disconnect leaves the session for another connection.
+    c = d.client()
+    expect_prompt(c.create("alice"), "secret", "Password: ", "create_session")
+    c.close()
+    c = d.client()
+    expect(c.answer("secret") == {"type": "success"}, "answered on another connection")
+    outcome(d, "success")
+    expect(c.start(["sway"]) == {"type": "success"}, "started on that connection")
+    settle(d)
+
+
+def disconnect_ends_session(d):
     for _ in range(5):
         c = d.client()
         expect_prompt(c.create("alice"), "secret", "Password: ", "create_session")
@@ -178,51 +203,69 @@ def answer_timeout(d, authd):
         time.sleep(1.5)
         expect_error(c.answer("secret"), "auth_error", "timed out", "a late answer")
         outcome(d2, "timed_out")
-        settle(d2)
+        settle(d2, sessions=1)
+        expect(c.cancel() == {"type": "success"}, "cancel the timed-out session")
         expect(c.log_in("alice", ["secret"]) == {"type": "success"}, "log in after a timeout")
-        # A client that holds no transaction and says nothing is let go.
+        c.cancel()
+        # A client that says nothing is never let go, answer timeout or not.
         idle = d2.client()
         time.sleep(1.5)
-        expect(idle.is_closed(), "an idle client is disconnected")
+        expect(idle.log_in("alice", ["secret"]) == {"type": "success"}, "an idle client stays")
+        idle.cancel()
     finally:
         finish(d2)
 
 
 def max_sessions(d, authd):
-    d2 = g.Daemon(authd, extra=["--max-sessions", "2"])
+    d2 = g.Daemon(authd, extra=["--max-sessions", "2", "--max-clients", "3",
+                                "--sessions", "per-connection"])
     try:
         first, second = d2.client(), d2.client()
         expect_prompt(first.create("alice"), "secret", "Password: ", "first")
         expect_prompt(second.create("bob"), "secret", "Password: ", "second")
-        third = d2.client()  # refused as soon as it is accepted, before it says anything
-        expect_error(third.receive(), "error", "too many sessions", "the third client")
-        expect(third.is_closed(), "the third client is closed, not queued")
+        third = d2.client()
+        expect_error(third.create("alice"), "error", "too many sessions", "a third session")
+        fourth = d2.client()  # refused as soon as it is accepted, before it says anything
+        expect_error(fourth.receive(), "error", "too many clients", "the fourth client")
+        expect(fourth.is_closed(), "the fourth client is closed, not queued")
         expect(first.answer("secret") == {"type": "success"}, "the first still works")
-        first.close()
         outcome(d2, "success")
-        time.sleep(0.1)
-        fourth = d2.client()
-        expect(fourth.log_in("alice", ["secret"]) == {"type": "success"},
+        # A finished transaction holds no place: the third may start now.
+        expect(third.log_in("alice", ["secret"]) == {"type": "success"},
                "a free place is given again")
         outcome(d2, "success")
         expect(second.answer("hunter2") == {"type": "success"}, "the second still works")
-        second.close()
-        fourth.close()
         outcome(d2, "success", "bob")
+        for c in (first, second, third):
+            c.close()
         settle(d2)
     finally:
         finish(d2)
 
 
 def out_of_order(d, authd):
+    """greetd's answers, measured against greetd 0.9 (tests/authd/conformance.py)."""
     c = d.client()
-    expect_error(c.answer("secret"), "error", "no session", "an answer with no session")
-    expect_error(c.start(["sway"]), "error", "no session", "start_session with no session")
+    expect_error(c.answer("secret"), "error", "no session under configuration",
+                 "an answer with no session")
+    expect_error(c.start(["sway"]), "error", "no session active", "start_session with no session")
     expect_prompt(c.create("alice"), "secret", "Password: ", "create_session")
     expect_error(c.create("bob"), "error", "already", "a second create_session")
-    expect_error(c.start(["sway"]), "error", "not ready", "start_session mid-prompt")
-    expect_error(c.answer(), "error", "needs a response", "a prompt answered with nothing")
-    expect(c.answer("secret") == {"type": "success"}, "the prompt is still there after all that")
+    # start_session before authentication is done drops the session.
+    expect_error(c.start(["sway"]), "error", "session is not ready", "start_session mid-prompt")
+    outcome(d, "not_ready")
+    expect_error(c.answer("secret"), "error", "no session under configuration",
+                 "the session was dropped")
+    # No answer to a secret prompt fails the authentication, and the dead
+    # session stays until cancel_session.
+    expect_prompt(c.create("alice"), "secret", "Password: ", "create_session again")
+    expect_error(c.answer(), "auth_error", None, "a prompt answered with nothing")
+    outcome(d, "auth_error")
+    expect_error(c.create("alice"), "error", "already", "create_session after the failure")
+    expect_error(c.start(["sway"]), "auth_error", None, "start_session repeats the failure")
+    expect(c.cancel() == {"type": "success"}, "cancel the dead session")
+    expect_prompt(c.create("alice"), "secret", "Password: ", "create_session a third time")
+    expect(c.answer("secret") == {"type": "success"}, "the right answer")
     expect_error(c.answer("secret"), "error", "no auth message", "an answer with nothing pending")
     expect_error(c.create("alice"), "error", "already", "create_session while ready")
     expect(c.start(["sway"]) == {"type": "success"}, "start_session when ready")
@@ -289,6 +332,7 @@ def bad_input(d, authd):
         else:
             expect(c.log_in("alice", ["secret"]) == {"type": "success"},
                    "the connection survived every bad input")
+        c.cancel()
         c.close()
     settle(d)
 
@@ -305,7 +349,10 @@ def oversized_frames(d, authd):
         c.send_raw(struct.pack("=I", length) + b"{")
         expect_error(c.receive(), "error", "longer than 65536", "length %d" % length)
         expect(c.is_closed(), "closed after a frame of %d bytes" % length)
-        outcome(d, "protocol_error")
+        # greetd's model: the session outlives the connection.
+        c = d.client()
+        expect(c.cancel() == {"type": "success"}, "cancelled from another connection")
+        outcome(d, "cancelled")
     settle(d)
 
 
@@ -327,7 +374,9 @@ def torn_frames(d, authd):
     expect_prompt(c.create("alice"), "secret", "Password: ", "create_session")
     c.sock.shutdown(socket.SHUT_WR)  # half-closed: the reply still comes, then the end
     expect(c.is_closed(), "a client that stops sending mid-prompt is let go")
-    outcome(d, "disconnected")
+    c = d.client()
+    expect(c.cancel() == {"type": "success"}, "its session is cancelled from another connection")
+    outcome(d, "cancelled")
     settle(d)
 
 
@@ -337,6 +386,14 @@ def protocol_model(d, authd, steps=int(os.environ.get("HANDOFF_AUTHD_MODEL_STEPS
     seed = int(os.environ.get("HANDOFF_AUTHD_SEED", "20261125"))
     rng = random.Random(seed)
     print("protocol model: seed %d, %d steps" % (seed, steps))
+    d2 = g.Daemon(authd, extra=["--sessions", "per-connection"])
+    try:
+        walk(d2, rng, steps)
+    finally:
+        finish(d2)
+
+
+def walk(d, rng, steps):
     clients = [[d.client(), "none"] for _ in range(3)]
     for step in range(steps):
         slot = clients[rng.randrange(len(clients))]
@@ -356,14 +413,13 @@ def protocol_model(d, authd, steps=int(os.environ.get("HANDOFF_AUTHD_MODEL_STEPS
             if action == "right":
                 response = "secret"  # alice's and bob's differ: bob's fails
             reply = c.answer(response)
-            if state == "asking" and action == "empty":
-                expect_error(reply, "error", "needs a response", where)
-            elif state == "asking":
+            if state == "asking":
                 if reply.get("type") == "success":
+                    expect(action == "right", where + ": %r" % reply)
                     state = "ready"
                 else:
-                    expect_error(reply, "auth_error", "Authentication failure", where)
-                    state = "none"
+                    expect_error(reply, "auth_error", None, where)
+                    state = "failed"
             else:
                 expect_error(reply, "error", None, where)
         elif action == "start":
@@ -371,8 +427,11 @@ def protocol_model(d, authd, steps=int(os.environ.get("HANDOFF_AUTHD_MODEL_STEPS
             if state == "ready":
                 expect(reply == {"type": "success"}, where + ": %r" % reply)
                 state = "none"
+            elif state == "failed":
+                expect_error(reply, "auth_error", None, where)
             else:
                 expect_error(reply, "error", None, where)
+                state = "none"  # not ready: dropped
         elif action == "cancel":
             expect(c.cancel() == {"type": "success"}, where)
             state = "none"
@@ -397,7 +456,8 @@ def protocol_model(d, authd, steps=int(os.environ.get("HANDOFF_AUTHD_MODEL_STEPS
 
 def out_of_descriptors(d, authd):
     """With few descriptors authd still answers, does not spin, and recovers."""
-    d2 = g.Daemon(authd, extra=["--max-sessions", "64"], max_fds=40)
+    d2 = g.Daemon(authd, extra=["--max-sessions", "64", "--sessions", "per-connection"],
+                  max_fds=40)
     try:
         served = [d2.client() for _ in range(8)]
         for c in served:
@@ -451,6 +511,7 @@ def finish(daemon):
     expect(daemon.alive(), "authd is still running")
     if daemon.alive():
         c = daemon.client()
+        c.cancel()  # whatever session a scenario left
         reply = c.create("alice")
         if reply.get("type") in ("auth_message", "success"):
             c.cancel()
