@@ -8,11 +8,17 @@ read through --confdir, so no preload is needed). Every scenario ends the same
 way: the daemon is still up, still logs a user in, has no PAM thread left, and
 exits 0 on SIGTERM with nothing on stderr (no sanitizer or valgrind report).
 """
+import json
 import os
 import random
+import shutil
+import signal
 import socket
 import struct
+import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -498,11 +504,285 @@ def out_of_descriptors(d, authd):
         finish(d2)
 
 
+# ---------------------------------------------------------------------------
+# Greeter patterns, limits, and PAM beyond greetd
+# ---------------------------------------------------------------------------
+
+MODULES = os.environ.get("HANDOFF_PAM_MODULES", "/usr/lib/x86_64-linux-gnu/pam_wrapper")
+TESTMOD = os.environ.get("HANDOFF_AUTHD_TESTMOD", "")
+
+
+class Services:
+    """A service directory of a scenario's own: `matrix` holds `lines`, with
+    @MATRIX@ (pam_matrix on a copy of the test password file) and @TESTMOD@
+    (pam_authd_test.so) filled in."""
+
+    def __init__(self, lines):
+        self.dir = tempfile.mkdtemp(prefix="authd-services-")
+        self.passdb = os.path.join(self.dir, "passdb")
+        shutil.copy(os.path.join(g.BUILD, "passdb"), self.passdb)
+        matrix = "%s/pam_matrix.so passdb=%s" % (MODULES, self.passdb)
+        with open(os.path.join(self.dir, "matrix"), "w") as f:
+            for line in lines:
+                f.write(line.replace("@MATRIX@", matrix).replace("@TESTMOD@", TESTMOD) + "\n")
+
+    def remove(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def connection_per_request(d, authd):
+    """gtkgreet: every request on a connection of its own (roundtrip_json)."""
+    for _ in range(3):
+        def roundtrip(obj):
+            c = d.client()
+            try:
+                return c.request(obj)
+            finally:
+                c.close()
+        expect_prompt(roundtrip({"type": "create_session", "username": "alice"}), "secret",
+                      "Password: ", "create_session on its own connection")
+        expect(roundtrip({"type": "post_auth_message_response", "response": "secret"}) ==
+               {"type": "success"}, "the answer on a second connection")
+        outcome(d, "success")
+        expect(roundtrip({"type": "start_session", "cmd": ["sway"], "env": []}) ==
+               {"type": "success"}, "start_session on a third")
+        expect(d.next_event("start_session").get("username") == "alice", "alice's session")
+    # A wrong password, then gtkgreet's cancel_session, on connections of their own.
+    c = d.client()
+    expect_prompt(c.create("alice"), "secret", "Password: ", "create_session")
+    c.close()
+    c = d.client()
+    expect_error(c.answer("nope"), "auth_error", None, "the wrong password")
+    c.close()
+    c = d.client()
+    expect(c.cancel() == {"type": "success"}, "cancel_session")
+    c.close()
+    settle(d)
+
+
+def idle_client(d, authd):
+    """tuigreet: connects at start-up and idles at its user-name screen. No
+    idle client is dropped, whatever the timeouts; the defaults have none."""
+    for extra in ([], ["--answer-timeout", "1"]):
+        d2 = g.Daemon(authd, extra=extra)
+        try:
+            c = d2.client()
+            time.sleep(2.5)
+            expect(c.log_in("alice", ["secret"]) == {"type": "success"},
+                   "a client idle for 2.5 s logs in (%r)" % extra)
+            # Idle again between authentication and start_session.
+            time.sleep(2.5)
+            expect(c.start(["sway"]) == {"type": "success"}, "and starts after 2.5 s more")
+        finally:
+            finish(d2)
+
+
+def flood(d, authd):
+    """Connections looping create_session/cancel_session while PAM sleeps in a
+    fail delay must not run more than --max-sessions transactions, nor one
+    connection more than 2."""
+    services = Services(["auth optional pam_faildelay.so delay=1500000", "auth required @MATRIX@",
+                         "account required pam_permit.so"])
+    try:
+        for model in ("shared", "per-connection"):
+            d2 = g.Daemon(authd, confdir=services.dir,
+                          extra=["--max-sessions", "4", "--sessions", model])
+            try:
+                # One connection alone, then three taking turns.
+                c = d2.client()
+                turns = [c] * 20 + [c, d2.client(), d2.client()] * 20
+                refused, most = 0, 0
+                for client in turns:
+                    c = client
+                    reply = c.create("alice")
+                    if reply.get("type") == "error":
+                        expect("too many sessions" in reply.get("description", ""),
+                               "a refused create_session says why: %r" % reply)
+                        refused += 1
+                        time.sleep(0.01)
+                    c.cancel()
+                    threads = d2.stats()["threads"] - d2.idle_threads
+                    most = max(most, threads)
+                print("%s: at most %d PAM threads, %d create_session refused" % (model, most,
+                                                                                refused))
+                expect(most <= 4, "%s: %d PAM threads under --max-sessions 4" % (model, most))
+                expect(refused > 0, "%s: the loop was refused at the limit" % model)
+                if model == "per-connection":
+                    # One connection holds at most 2: another still gets a session.
+                    settle(d2)
+                    other = d2.client()
+                    expect_prompt(c.create("alice"), "secret", "Password: ", "first")
+                    c.cancel()  # ending for 1.5 s in the fail delay
+                    expect_prompt(c.create("alice"), "secret", "Password: ", "second")
+                    c.cancel()
+                    expect_error(c.create("alice"), "error", "this connection",
+                                 "a third of one connection")
+                    expect_prompt(other.create("alice"), "secret", "Password: ",
+                                  "a second connection beside the flooding one")
+                    other.close()
+                for client in set(turns):
+                    client.close()
+                settle(d2)
+            finally:
+                finish(d2)
+    finally:
+        services.remove()
+
+
+def slowloris(d, authd):
+    """Clients that send two bytes of a header and stall are closed after the
+    read deadline, and the daemon serves again."""
+    d2 = g.Daemon(authd, extra=["--max-clients", "4", "--read-timeout", "1"])
+    try:
+        stalled = []
+        for _ in range(4):
+            c = d2.client()
+            c.send_raw(b"\x10\x00")
+            stalled.append(c)
+        time.sleep(0.2)
+        refused = d2.client()
+        expect_error(refused.receive(), "error", "too many clients", "every place is held")
+        refused.close()
+        start = time.monotonic()
+        for c in stalled:
+            expect(c.is_closed(), "a stalled header is closed")
+        took = time.monotonic() - start
+        expect(took < 3.0, "stalled clients closed after %.1f s (read deadline 1 s)" % took)
+        # A payload begun and not finished is closed the same way.
+        c = d2.client()
+        c.send_raw(struct.pack("=I", 100) + b'{"type"')
+        expect(c.is_closed(), "a stalled payload is closed")
+        ok = d2.client()
+        expect(ok.log_in("alice", ["secret"]) == {"type": "success"}, "served again")
+        ok.cancel()
+        ok.close()
+    finally:
+        finish(d2)
+
+
+def stalled_reader(d, authd, sessions=1200):
+    """A reader of authd's standard output that never reads must not stop the
+    daemon: records beyond the buffer are dropped and counted."""
+    services = Services(["auth required pam_permit.so", "account required pam_permit.so"])
+    directory = tempfile.mkdtemp(prefix="authd-test-")
+    path = os.path.join(directory, "authd.sock")
+    proc = subprocess.Popen(g.WRAPPER + [authd, "--socket", path, "--service", "matrix",
+                                         "--confdir", services.dir],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + g.TIMEOUT
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        c = g.Client(path, timeout=10)
+        done = 0
+        try:
+            for n in range(sessions):
+                if c.create("user%d" % n) != {"type": "success"}:
+                    break
+                if c.start(["sway", "x" * 100]) != {"type": "success"}:
+                    break
+                done += 1
+        except (socket.timeout, g.Closed, ConnectionError) as e:
+            expect(False, "authd stopped answering after %d sessions: %r" % (done, e))
+        expect(done == sessions, "%d of %d sessions with nobody reading" % (done, sessions))
+        c.close()
+        # Now read: the records that fitted, then a stats line that counts the rest.
+        lines = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+        reader.start()
+        stats = None
+        deadline = time.monotonic() + g.TIMEOUT
+        while stats is None and time.monotonic() < deadline:
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(0.2)
+            for line in list(lines):
+                event = json.loads(line)
+                if event.get("event") == "stats":
+                    stats = event
+        print("%d records read" % len(lines))
+        expect(stats is not None and stats["records_dropped"] > 0,
+               "dropped records are counted: %r" % stats)
+        print("%d sessions, %s records dropped" % (done, stats and stats["records_dropped"]))
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=g.TIMEOUT * 2)
+        reader.join(timeout=g.TIMEOUT)
+        expect(proc.returncode == 0, "authd exit code %r" % proc.returncode)
+        err = "".join(line for line in proc.stderr.read().decode(errors="replace")
+                      .splitlines(True) if not line.startswith("PWRAP_"))
+        expect(err.strip() == "", "authd wrote to stderr:\n" + err)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        services.remove()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def setcred(d, authd):
+    """greetd calls pam_setcred after pam_acct_mgmt: its failure fails the login."""
+    services = Services(["auth required @MATRIX@", "auth required @TESTMOD@ setcred_fails",
+                         "account required pam_permit.so"])
+    try:
+        d2 = g.Daemon(authd, confdir=services.dir)
+        try:
+            c = d2.client()
+            expect_error(c.log_in("alice", ["secret"]), "auth_error", None,
+                         "a failing pam_setcred fails the login")
+            outcome(d2, "auth_error")
+            c.cancel()
+        finally:
+            finish(d2)
+    finally:
+        services.remove()
+
+
+def expired_password(d, authd):
+    """Beyond greetd: an expired password (PAM_NEW_AUTHTOK_REQD from
+    pam_acct_mgmt) is changed with pam_chauthtok, its prompts relayed."""
+    services = Services(["auth required @MATRIX@", "account required @TESTMOD@ expired",
+                         "password required @MATRIX@"])
+    try:
+        d2 = g.Daemon(authd, confdir=services.dir)
+        try:
+            c = d2.client()
+            prompts = []
+            reply = c.create("alice")
+            answers = ["secret", "secret", "fresh-one", "fresh-one"]
+            while reply.get("type") == "auth_message" and answers:
+                prompts.append((reply["auth_message_type"], reply["auth_message"]))
+                reply = c.answer(answers.pop(0) if reply["auth_message_type"] in
+                                 ("secret", "visible") else None)
+            print("prompts: %r" % prompts)
+            expect(reply == {"type": "success"}, "the password changed, the login succeeds: %r"
+                   % reply)
+            expect(len(prompts) == 4, "the password, then pam_chauthtok's prompts: %r" % prompts)
+            event = d2.next_event("session")
+            expect(event.get("outcome") == "success" and event.get("password_changed") is True,
+                   "the session says the password changed: %r" % event)
+            c.cancel()
+            with open(services.passdb) as f:
+                expect("alice:fresh-one:matrix" in f.read(), "pam_matrix stored the new one")
+            # A wrong old password: the change fails, and so does the login.
+            with open(services.passdb, "w") as f:
+                f.write("alice:secret:matrix\n")
+            reply = c.create("alice")
+            answers = ["secret", "wrong", "x1", "x1"]
+            while reply.get("type") == "auth_message" and answers:
+                reply = c.answer(answers.pop(0))
+            expect_error(reply, "auth_error", None, "a failed change fails the login")
+            c.cancel()
+        finally:
+            finish(d2)
+    finally:
+        services.remove()
+
+
 SCENARIOS = {f.__name__: f for f in [
     right_password, wrong_password, unknown_user, info_messages, several_messages_in_one_call,
     no_prompt, cancel_mid_prompt, disconnect_mid_prompt, answer_timeout, max_sessions,
     out_of_order, pipelined, bad_input, oversized_frames, torn_frames, protocol_model,
-    out_of_descriptors]}
+    out_of_descriptors, connection_per_request, idle_client, flood, slowloris, stalled_reader,
+    setcred, expired_password]}
 
 
 def finish(daemon):

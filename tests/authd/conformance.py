@@ -224,6 +224,9 @@ def greeter(result_file, name):
 # ---------------------------------------------------------------------------
 
 def find_pam_wrapper():
+    moddir = os.environ.get("HANDOFF_PAM_MODULES")
+    if moddir and os.path.exists(os.path.join(moddir, "..", "libpam_wrapper.so")):
+        return os.path.join(moddir, "..", "libpam_wrapper.so"), moddir
     for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib"):
         lib = os.path.join(d, "libpam_wrapper.so")
         if os.path.exists(lib):
