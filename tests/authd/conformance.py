@@ -287,13 +287,23 @@ def kill_tree(proc, grace=1.0):
         except subprocess.TimeoutExpired:
             pass
     pids += [p for p in descendants(proc.pid) if p not in pids]
+    survivors = [p for p in pids if running(p)] + ([proc.pid] if proc.poll() is None else [])
     for p in [proc.pid] + pids:
         try:
             os.kill(p, signal.SIGKILL)
         except ProcessLookupError:
             pass
     proc.wait()
-    return pids
+    return survivors
+
+
+def running(pid):
+    """Alive and not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 class Setup:
@@ -362,6 +372,34 @@ def show(reply):
     return " ".join(parts)
 
 
+def brief(reply):
+    """A reply in a table cell."""
+    t = reply.get("type")
+    if t == "auth_message":
+        return "%s `%s`" % (reply["auth_message_type"], reply["auth_message"])
+    if t == "error" and reply.get("error_type") == "auth_error":
+        return "auth_error"
+    if t == "error":
+        return "error “%s”" % reply.get("description", "")
+    return t if t == "success" else "(%s)" % t
+
+
+def brief_step(step):
+    if step in ("new", "close"):
+        return "[%s connection]" % step
+    if isinstance(step, tuple):
+        return "pause" if step[0] == "sleep" else "`%s`" % step[1].decode()
+    t = step["type"]
+    if t == "create_session":
+        return "create(%s)" % step["username"]
+    if t == "post_auth_message_response":
+        return "answer(%s)" % ("omitted" if "response" not in step else
+                               json.dumps(step["response"]))
+    if t == "start_session":
+        return "start(%s%s)" % (" ".join(step["cmd"]), ", env" if "env" in step else "")
+    return "cancel"
+
+
 def main(argv):
     if len(argv) >= 4 and argv[1] == "--greeter":
         return greeter(argv[2], argv[3])
@@ -389,16 +427,30 @@ def main(argv):
         return 77
     setup = Setup(testmod)
     print("greetd on virtual console %d" % vt)
-    rows, unexpected = [], []
+    rows, unexpected, flaky, outlived = [], [], [], 0
+    started = time.monotonic()
     try:
         for name, kind, steps in SEQUENCES:
             if only and name not in only:
                 continue
-            theirs, left = setup.greetd(name, kind, vt)
-            ours = setup.authd(authd, name, kind)
-            same = len(theirs) == len(ours) and all(key(a) == key(b) for a, b in zip(theirs, ours))
-            rows.append((name, theirs, ours, same))
             known = name in KNOWN_DIFFERENCES
+            for attempt in range(2):
+                theirs, left = setup.greetd(name, kind, vt)
+                outlived += len(left)
+                ours = setup.authd(authd, name, kind)
+                same = len(theirs) == len(ours) and all(
+                    key(a) == key(b) for a, b in zip(theirs, ours))
+                if same != known:
+                    break
+                # greetd does not always answer alike (a request right after
+                # an auth_error): once more before calling it a difference.
+                if attempt == 0:
+                    flaky.append((name, theirs, ours))
+            if flaky and flaky[-1][0] == name and same != known:
+                print("%-32s flaky: once %s" % (name, " | ".join(show(r) for r in flaky[-1][1])))
+            elif flaky and flaky[-1][0] == name:
+                flaky.pop()
+            rows.append((name, theirs, ours, same))
             verdict = "same" if same else ("differs (known)" if known else "DIFFERS")
             print("%-32s %s" % (name, verdict))
             if not same or table:
@@ -409,8 +461,25 @@ def main(argv):
     finally:
         shutil.rmtree(setup.dir, ignore_errors=True)
     same_count = sum(1 for r in rows if r[3])
-    print("%d sequences, %d the same, %d different" % (len(rows), same_count,
-                                                      len(rows) - same_count))
+    print("%d sequences, %d the same, %d different, %d answered differently by greetd once "
+          "(%.0f s)" % (len(rows), same_count, len(rows) - same_count, len(flaky),
+                        time.monotonic() - started))
+    print("greetd's processes still running after its SIGTERM and a grace of 1 s: %d in %d runs"
+          % (outlived, len(rows)))
+    if "--markdown" in argv:
+        print()
+        print("| Sequence | greetd 0.9 | authd | Same, or why not |")
+        print("|---|---|---|---|")
+        steps = dict((n, st) for n, _, st in SEQUENCES)
+        for name, theirs, ours, same in rows:
+            print("| %s: %s | %s | %s | %s |" % (
+                name, " → ".join(brief_step(st) for st in steps[name]),
+                " → ".join(brief(r) for r in theirs),
+                "the same" if [brief(r) for r in theirs] == [brief(r) for r in ours]
+                else " → ".join(brief(r) for r in ours),
+                ("same" if [brief(r) for r in theirs] == [brief(r) for r in ours]
+                 else "same (an `error`'s description is not compared)") if same
+                else KNOWN_DIFFERENCES.get(name, "DIFFERS").split(" (authd_test")[0]))
     if unexpected:
         print("FAILED: unexpected result in: " + ", ".join(unexpected))
         return 1
