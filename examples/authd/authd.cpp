@@ -125,7 +125,7 @@ constexpr std::size_t per_client_transactions = 2;
 // here, up to `limit` bytes. A line that does not fit is dropped and counted.
 class record_output {
 public:
-    static constexpr std::size_t limit = 64 * 1024;
+    static constexpr std::size_t limit = std::size_t{64} * 1024;
 
     void start() {
         const int flags = ::fcntl(STDOUT_FILENO, F_GETFL);
