@@ -392,11 +392,79 @@ def protocol_model(d, authd, steps=int(os.environ.get("HANDOFF_AUTHD_MODEL_STEPS
     seed = int(os.environ.get("HANDOFF_AUTHD_SEED", "20261125"))
     rng = random.Random(seed)
     print("protocol model: seed %d, %d steps" % (seed, steps))
+    walk_shared(d, rng, steps)
     d2 = g.Daemon(authd, extra=["--sessions", "per-connection"])
     try:
         walk(d2, rng, steps)
     finally:
         finish(d2)
+
+
+def walk_shared(d, rng, steps):
+    """greetd's model: one session, whichever of three connections asks (and
+    a connection that goes, or is closed for a huge frame, leaves it)."""
+    clients = [d.client() for _ in range(3)]
+    state, user = "none", None
+    for step in range(steps):
+        k = rng.randrange(len(clients))
+        c = clients[k]
+        action = rng.choice(["create", "right", "wrong", "empty", "start", "cancel", "garbage",
+                             "disconnect", "huge"])
+        where = "shared step %d (%s on connection %d in state %s)" % (step, action, k, state)
+        if action == "create":
+            name = rng.choice(["alice", "bob"])
+            reply = c.create(name)
+            if state == "none":
+                expect_prompt(reply, "secret", "Password: ", where)
+                state, user = "asking", name
+            else:
+                expect_error(reply, "error", "already", where)
+        elif action in ("right", "wrong", "empty"):
+            reply = c.answer({"right": "secret", "wrong": "nope", "empty": None}[action])
+            if state == "asking" and action == "right" and user == "alice":
+                expect(reply == {"type": "success"}, where + ": %r" % reply)
+                state = "ready"
+            elif state == "asking":
+                expect_error(reply, "auth_error", None, where)
+                state = "failed"
+            elif state == "none":
+                expect_error(reply, "error", "no session under configuration", where)
+            elif state == "ready":
+                expect_error(reply, "error", "no auth message", where)
+            else:
+                expect_error(reply, "error", "failed", where)
+        elif action == "start":
+            reply = c.start(["sh"])
+            if state == "ready":
+                expect(reply == {"type": "success"}, where + ": %r" % reply)
+                state = "none"
+            elif state == "failed":
+                expect_error(reply, "auth_error", None, where)
+            elif state == "asking":
+                expect_error(reply, "error", "session is not ready", where)
+                state = "none"
+            else:
+                expect_error(reply, "error", "no session active", where)
+        elif action == "cancel":
+            expect(c.cancel() == {"type": "success"}, where)
+            state = "none"
+        elif action == "garbage":
+            name, payload, description = rng.choice(BAD_PAYLOADS[:-1])
+            c.send_frame(payload)
+            expect_error(c.receive(), "error", description, where + " " + name)
+        else:
+            if action == "huge":
+                c.send_raw(struct.pack("=I", 2 ** 31))
+                expect_error(c.receive(), "error", "longer", where)
+            c.close()
+            clients[k] = d.client()
+        if failures:
+            print("model diverged at %s" % where)
+            break
+    clients[0].cancel()
+    for c in clients:
+        c.close()
+    settle(d)
 
 
 def walk(d, rng, steps):
