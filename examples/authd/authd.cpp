@@ -25,6 +25,7 @@
 #include <exception>
 #include <fstream>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <utility>
@@ -52,6 +53,55 @@
 // which only Clang installs here).
 extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
 #endif
+
+// ---------------------------------------------------------------------------
+// Every block the daemon frees through operator delete is wiped first. The
+// JSON parser's scratch memory (its lexer's token buffers, the text of a parse
+// error that quotes the input, a duplicate key's first value, the growth
+// copies of a long string) may hold an answer, and nlohmann::json takes no
+// allocator for it. operator new is replaced too, so that both sides are
+// malloc and free (malloc_usable_size gives the size to wipe).
+// ---------------------------------------------------------------------------
+
+void* operator new(std::size_t n) {
+    for (;;) {
+        // NOLINTNEXTLINE(cppcoreguidelines-no-malloc): the replacement's own allocator
+        if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+        std::new_handler handler = std::get_new_handler();
+        if (handler == nullptr) {
+#if HANDOFF_HAS_EXCEPTIONS
+            throw std::bad_alloc();
+#else
+            std::abort();
+#endif
+        }
+        handler();
+    }
+}
+
+void* operator new[](std::size_t n) { return ::operator new(n); }
+
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+    // NOLINTNEXTLINE(cppcoreguidelines-no-malloc): the replacement's own allocator
+    return std::malloc(n == 0 ? 1 : n);
+}
+
+void* operator new[](std::size_t n, const std::nothrow_t& tag) noexcept {
+    return ::operator new(n, tag);
+}
+
+void operator delete(void* p) noexcept {
+    if (p == nullptr) return;
+    handoff::secure_wipe(p, ::malloc_usable_size(p));
+    // NOLINTNEXTLINE(cppcoreguidelines-no-malloc): the replacement's own allocator
+    std::free(p);
+}
+
+void operator delete[](void* p) noexcept { ::operator delete(p); }
+void operator delete(void* p, std::size_t) noexcept { ::operator delete(p); }
+void operator delete[](void* p, std::size_t) noexcept { ::operator delete(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { ::operator delete(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { ::operator delete(p); }
 
 namespace pam = handoff::pam;
 using clock_type = std::chrono::steady_clock;
@@ -152,11 +202,14 @@ public:
             if (n <= 0) {
                 dropped_ +=
                     static_cast<std::size_t>(std::count(pending_.begin(), pending_.end(), '\n'));
-                pending_.clear();
+                handoff::secure_clear(pending_);
                 return;
             }
             pending_.erase(0, static_cast<std::size_t>(n));
         }
+        // erase() moved the bytes and left their old tail behind (a user name
+        // may be a password typed in the wrong field): wiped once all is out.
+        handoff::secure_clear(pending_);
     }
 
     // At exit: what is left, waiting at most a second for the reader.
@@ -243,6 +296,14 @@ bool install_signals() {
 // Sessions and clients
 // ---------------------------------------------------------------------------
 
+// The parser's small strings (an answer under 16 bytes sits in a
+// std::string's own buffer) lived in stack frames below the caller's: zeroed
+// after each request, as far down as a request goes.
+[[gnu::noinline]] void scrub_stack() noexcept {
+    unsigned char area[64 * 1024];
+    handoff::secure_wipe(area, sizeof area);
+}
+
 // What the worker learns that the loop reports: written on the worker, read
 // after result() has joined it. Shared with the body, because a transaction
 // that is cancelled outlives its session until it has finished (ending_).
@@ -263,6 +324,9 @@ pam::status authenticate_steps(pam::transaction& tx, outcome& out) {
     }
     if (st) st = tx.setcred(PAM_ESTABLISH_CRED);
     if (st) out.pam_user = std::string(tx.get_item(pam::item::user).value_or(""));
+    // pam_start's frames (and the user name copied there) lay where this
+    // body's calls went: zeroed before the thread's stack is cached for reuse.
+    scrub_stack();
     return st;
 }
 
@@ -597,6 +661,7 @@ private:
                 return;
             }
             handle_frame(c);
+            scrub_stack();
         }
         if (c.peer_done && !c.busy() && !c.dead) {
             // Nothing more will come and nothing is owed: the conversation is over.
