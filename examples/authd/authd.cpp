@@ -60,8 +60,11 @@ extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
 // error that quotes the input, a duplicate key's first value, the growth
 // copies of a long string) may hold an answer, and nlohmann::json takes no
 // allocator for it. operator new is replaced too, so that both sides are
-// malloc and free (malloc_usable_size gives the size to wipe).
+// malloc and free (malloc_usable_size gives the size to wipe). Not in the
+// sanitizer builds: their runtimes define these operators themselves (Clang's
+// statically, a second definition), and keep freed blocks in quarantine.
 // ---------------------------------------------------------------------------
+#if !defined(AUTHD_SANITIZER_HEAP)
 
 void* operator new(std::size_t n) {
     for (;;) {
@@ -102,6 +105,7 @@ void operator delete(void* p, std::size_t) noexcept { ::operator delete(p); }
 void operator delete[](void* p, std::size_t) noexcept { ::operator delete(p); }
 void operator delete(void* p, const std::nothrow_t&) noexcept { ::operator delete(p); }
 void operator delete[](void* p, const std::nothrow_t&) noexcept { ::operator delete(p); }
+#endif
 
 namespace pam = handoff::pam;
 using clock_type = std::chrono::steady_clock;
