@@ -442,6 +442,12 @@ def main(argv):
             racy = name in RACY
             for attempt in range(1 if racy else 2):
                 theirs, left = setup.greetd(name, kind, vt)
+                if not rows and theirs[0]["type"].startswith("greetd ended"):
+                    # The first run: greetd cannot work here (a container's
+                    # console it may not open), not a difference.
+                    print("SKIP: conformance against greetd: greetd did not run its greeter "
+                          "on virtual console %d" % vt)
+                    return 77
                 outlived += len(left)
                 ours = setup.authd(authd, name, kind)
                 same = len(theirs) == len(ours) and all(
