@@ -181,9 +181,11 @@ class record_output {
 public:
     static constexpr std::size_t limit = std::size_t{64} * 1024;
 
+    // The descriptor's flags are shared with whoever else holds it (a shell's
+    // terminal): finish() puts them back.
     void start() {
-        const int flags = ::fcntl(STDOUT_FILENO, F_GETFL);
-        if (flags >= 0) static_cast<void>(::fcntl(STDOUT_FILENO, F_SETFL, flags | O_NONBLOCK));
+        flags_ = ::fcntl(STDOUT_FILENO, F_GETFL);
+        if (flags_ >= 0) static_cast<void>(::fcntl(STDOUT_FILENO, F_SETFL, flags_ | O_NONBLOCK));
     }
 
     void emit(const nlohmann::json& event) {
@@ -223,6 +225,7 @@ public:
             ::pollfd p{STDOUT_FILENO, POLLOUT, 0};
             if (::poll(&p, 1, 100) > 0) write_some();
         }
+        if (flags_ >= 0) static_cast<void>(::fcntl(STDOUT_FILENO, F_SETFL, flags_));
     }
 
     bool waiting() const { return !pending_.empty(); }
@@ -231,6 +234,7 @@ public:
 private:
     std::string pending_;
     std::size_t dropped_ = 0;
+    int flags_ = -1;
 };
 
 // Live heap bytes: the sanitizer allocator's exact count when there is one;
