@@ -630,8 +630,9 @@ def connection_per_request(d, authd):
 
 def idle_client(d, authd):
     """tuigreet: connects at start-up and idles at its user-name screen. No
-    idle client is dropped, whatever the timeouts; the defaults have none."""
-    for extra in ([], ["--answer-timeout", "1"]):
+    idle client is dropped, with the defaults or with every timeout at 1 s
+    (the answer and read timeouts time a prompt and a frame, not silence)."""
+    for extra in ([], ["--answer-timeout", "1", "--read-timeout", "1"]):
         d2 = g.Daemon(authd, extra=extra)
         try:
             c = d2.client()
