@@ -882,8 +882,9 @@ def scan_memory(pid, needles):
 def memory_scan(d, authd):
     """No password left in authd's memory by its own parsing: sent normally
     (short and long), inside invalid JSON, as the first of two duplicate
-    keys, as an answer of 600 bytes, and as the user name. The PAM module
-    accepts any answer and wipes it, so what is found is authd's."""
+    keys, as an answer of 600 bytes, and as the user name (12 and 40 bytes).
+    The PAM module accepts any answer and wipes it, so what is found is
+    authd's."""
     if g.WRAPPER:
         print("under a wrapper (valgrind) the process's memory is the tool's too: skipped")
         return
@@ -897,8 +898,8 @@ def memory_scan(d, authd):
 
     def secret(n):
         return "".join(rng.choice("abcdefghijkmnpqrstuvwxyz23456789") for _ in range(n))
-    short, long_, invalid, duplicate, huge, username = (
-        secret(10), secret(40), secret(12), secret(12), secret(600), secret(12))
+    short, long_, invalid, duplicate, huge, username, long_username = (
+        secret(10), secret(40), secret(12), secret(12), secret(600), secret(12), secret(40))
     try:
         d2 = g.Daemon(authd, confdir=services.dir)
         try:
@@ -918,12 +919,14 @@ def memory_scan(d, authd):
             expect(c.log_in("alice", [long_]) == {"type": "success"}, "a long answer")
             expect(c.cancel() == {"type": "success"}, "cancel")
             # A password typed into the user-name field.
-            expect(c.log_in(username, ["x"]) == {"type": "success"}, "the user name")
-            expect(c.start(["sway"]) == {"type": "success"}, "start_session")
+            for name in (username, long_username):
+                expect(c.log_in(name, ["x"]) == {"type": "success"}, "the user name")
+                expect(c.start(["sway"]) == {"type": "success"}, "start_session")
             c.close()
             settle(d2)
             needles = {"short": short, "long": long_, "invalid JSON": invalid,
-                       "duplicate key": duplicate, "600 bytes": huge, "user name": username}
+                       "duplicate key": duplicate, "600 bytes": huge, "user name": username,
+                       "long user name": long_username}
             found = scan_memory(d2.proc.pid, [v.encode() for v in needles.values()])
             for what, value in needles.items():
                 where = found[value.encode()]
