@@ -2,11 +2,14 @@
 // (greetd-ipc(7)), so greetd's greeters (agreety) can log in through it.
 //
 // One thread runs the event loop: the listening socket, every client, and the
-// descriptor of every client's PAM channel. Each create_session starts a
-// pam::async_transaction (pam_authenticate, then pam_acct_mgmt) on a worker
-// thread of its own; its prompts come back through the channel and go to the
-// client one auth_message at a time, as greetd sends them. start_session
-// starts nothing: it answers success and records what it would have started.
+// descriptor of every PAM channel. As in greetd, there is one session under
+// configuration for the whole daemon: any connection may answer, start or
+// cancel it, and a disconnect leaves it. create_session starts a
+// pam::async_transaction (pam_authenticate, pam_acct_mgmt, pam_chauthtok for
+// an expired password, pam_setcred) on a worker thread of its own; its prompts
+// come back through the channel and go out one auth_message at a time, as
+// greetd sends them. start_session starts nothing: it answers success and
+// records what it would have started.
 // SPDX-License-Identifier: MIT
 #include "greetd_ipc.hpp"
 
@@ -22,6 +25,7 @@
 #include <exception>
 #include <fstream>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <utility>
@@ -50,6 +54,59 @@
 extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
 #endif
 
+// ---------------------------------------------------------------------------
+// Every block the daemon frees through operator delete is wiped first. The
+// JSON parser's scratch memory (its lexer's token buffers, the text of a parse
+// error that quotes the input, a duplicate key's first value, the growth
+// copies of a long string) may hold an answer, and nlohmann::json takes no
+// allocator for it. operator new is replaced too, so that both sides are
+// malloc and free (malloc_usable_size gives the size to wipe). Not in the
+// sanitizer builds: their runtimes define these operators themselves (Clang's
+// statically, a second definition), and keep freed blocks in quarantine.
+// ---------------------------------------------------------------------------
+#if !defined(AUTHD_SANITIZER_HEAP)
+
+void* operator new(std::size_t n) {
+    for (;;) {
+        // NOLINTNEXTLINE(cppcoreguidelines-no-malloc): the replacement's own allocator
+        if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+        std::new_handler handler = std::get_new_handler();
+        if (handler == nullptr) {
+#if HANDOFF_HAS_EXCEPTIONS
+            throw std::bad_alloc();
+#else
+            std::abort();
+#endif
+        }
+        handler();
+    }
+}
+
+void* operator new[](std::size_t n) { return ::operator new(n); }
+
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+    // NOLINTNEXTLINE(cppcoreguidelines-no-malloc): the replacement's own allocator
+    return std::malloc(n == 0 ? 1 : n);
+}
+
+void* operator new[](std::size_t n, const std::nothrow_t& tag) noexcept {
+    return ::operator new(n, tag);
+}
+
+void operator delete(void* p) noexcept {
+    if (p == nullptr) return;
+    handoff::secure_wipe(p, ::malloc_usable_size(p));
+    // NOLINTNEXTLINE(cppcoreguidelines-no-malloc): the replacement's own allocator
+    std::free(p);
+}
+
+void operator delete[](void* p) noexcept { ::operator delete(p); }
+void operator delete(void* p, std::size_t) noexcept { ::operator delete(p); }
+void operator delete[](void* p, std::size_t) noexcept { ::operator delete(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { ::operator delete(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { ::operator delete(p); }
+#endif
+
 namespace pam = handoff::pam;
 using clock_type = std::chrono::steady_clock;
 
@@ -57,13 +114,14 @@ namespace {
 
 const char usage[] =
     "usage: authd --socket PATH [--service NAME] [--confdir DIR]\n"
-    "             [--answer-timeout SECONDS] [--max-sessions N]\n"
+    "             [--sessions shared|per-connection] [--answer-timeout SECONDS]\n"
+    "             [--read-timeout SECONDS] [--max-sessions N] [--max-clients N]\n"
     "\n"
     "An authentication daemon speaking greetd's IPC protocol (greetd-ipc(7)) on a\n"
     "UNIX socket, so greetd's greeters (agreety: GREETD_SOCK=PATH agreety) can log\n"
-    "in through it. Each create_session runs pam_authenticate, then pam_acct_mgmt,\n"
-    "on a thread of its own; PAM's messages reach the client one auth_message at\n"
-    "a time.\n"
+    "in through it. Each create_session runs pam_authenticate, pam_acct_mgmt\n"
+    "(pam_chauthtok when the password has expired) and pam_setcred on a thread of\n"
+    "its own; PAM's messages reach the client one auth_message at a time.\n"
     "\n"
     "authd starts nothing: start_session answers success and records the command\n"
     "and environment it would have started as a JSON line on standard output.\n"
@@ -71,38 +129,113 @@ const char usage[] =
     "  --socket PATH            listen here (mode 0600; a stale socket is replaced)\n"
     "  --service NAME           the PAM service of every session (default: login)\n"
     "  --confdir DIR            read PAM service files from DIR (pam_start_confdir)\n"
+    "  --sessions MODEL         shared (default, greetd's model): one session under\n"
+    "                           configuration for the daemon, which any connection\n"
+    "                           may answer, start or cancel, and which outlives the\n"
+    "                           connection that created it; per-connection (an\n"
+    "                           extension): each connection configures a session\n"
+    "                           of its own, ended when it disconnects\n"
     "  --answer-timeout SECONDS a prompt unanswered this long fails the session\n"
-    "                           (auth_error), and a client that holds no running\n"
-    "                           PAM transaction and sends nothing this long is\n"
-    "                           disconnected (default 60; 0: never)\n"
-    "  --max-sessions N         clients served at once, counting transactions still\n"
-    "                           ending; more are refused with an error (default 16)\n"
+    "                           (auth_error; default 0: never, as greetd)\n"
+    "  --read-timeout SECONDS   a frame begun and not complete this long closes\n"
+    "                           its connection (default 10; 0: never). A client\n"
+    "                           that sends nothing is never dropped\n"
+    "  --max-sessions N         PAM transactions at once, counting those still\n"
+    "                           ending; create_session beyond it is refused with\n"
+    "                           an error (default 16). A connection holds at most\n"
+    "                           2 of them (its session and one still ending)\n"
+    "  --max-clients N          connections at once; more are refused (default 64)\n"
     "  -h, --help               this text\n"
     "\n"
     "Bad input gets an error response and the daemon stays up. A frame's payload\n"
     "may hold at most 65536 bytes: a longer one is answered with an error and the\n"
     "connection is closed. Standard output carries one JSON object per line:\n"
-    "listening, session (each outcome), start_session, stats (on SIGUSR1), exit.\n"
-    "SIGTERM or SIGINT ends every session and exits.\n";
+    "listening, session (each outcome), start_session, refused, stats (on\n"
+    "SIGUSR1), exit. It never blocks the daemon: lines wait in a buffer of 64 KiB\n"
+    "and, when a reader falls that far behind, are dropped and counted (stats:\n"
+    "records_dropped). SIGTERM or SIGINT ends every session and exits.\n";
+
+enum class session_model { shared, per_connection };
 
 struct options {
     std::string socket_path;
     std::string service = "login";
     std::string confdir;
-    long answer_timeout_s = 60;
+    session_model model = session_model::shared;
+    long answer_timeout_s = 0;
+    long read_timeout_s = 10;
     std::size_t max_sessions = 16;
+    std::size_t max_clients = 64;
 };
 
+// The transactions one connection may hold: its session and one still ending.
+constexpr std::size_t per_client_transactions = 2;
+
 // ---------------------------------------------------------------------------
-// Output: one JSON object per line on standard output
+// Output: one JSON object per line on standard output, never blocking
 // ---------------------------------------------------------------------------
 
-void emit(const nlohmann::json& event) {
-    std::string line = greetd_ipc::dump(event) + "\n";
-    // A line lost on a full disk or a closed stdout loses a record, not the daemon.
-    static_cast<void>(std::fwrite(line.data(), 1, line.size(), stdout));
-    static_cast<void>(std::fflush(stdout));
-}
+// Standard output is made non-blocking; what the reader has not taken waits
+// here, up to `limit` bytes. A line that does not fit is dropped and counted.
+class record_output {
+public:
+    static constexpr std::size_t limit = std::size_t{64} * 1024;
+
+    // The descriptor's flags are shared with whoever else holds it (a shell's
+    // terminal): finish() puts them back.
+    void start() {
+        flags_ = ::fcntl(STDOUT_FILENO, F_GETFL);
+        if (flags_ >= 0) static_cast<void>(::fcntl(STDOUT_FILENO, F_SETFL, flags_ | O_NONBLOCK));
+    }
+
+    void emit(const nlohmann::json& event) {
+        std::string line = greetd_ipc::dump(event) + "\n";
+        if (pending_.size() + line.size() > limit) {
+            ++dropped_;
+            return;
+        }
+        pending_ += line;
+        write_some();
+    }
+
+    // Writes what the descriptor takes now. A closed stdout or a full disk
+    // loses the records, not the daemon.
+    void write_some() {
+        while (!pending_.empty()) {
+            const ssize_t n = ::write(STDOUT_FILENO, pending_.data(), pending_.size());
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno == EAGAIN) return;
+            if (n <= 0) {
+                dropped_ +=
+                    static_cast<std::size_t>(std::count(pending_.begin(), pending_.end(), '\n'));
+                handoff::secure_clear(pending_);
+                return;
+            }
+            pending_.erase(0, static_cast<std::size_t>(n));
+        }
+        // erase() moved the bytes and left their old tail behind (a user name
+        // may be a password typed in the wrong field): wiped once all is out.
+        handoff::secure_clear(pending_);
+    }
+
+    // At exit: what is left, waiting at most a second for the reader.
+    void finish() {
+        const auto until = clock_type::now() + std::chrono::seconds(1);
+        while (!pending_.empty() && clock_type::now() < until) {
+            ::pollfd p{STDOUT_FILENO, POLLOUT, 0};
+            if (::poll(&p, 1, 100) > 0) write_some();
+        }
+        if (flags_ >= 0) static_cast<void>(::fcntl(STDOUT_FILENO, F_SETFL, flags_));
+    }
+
+    bool waiting() const { return !pending_.empty(); }
+    std::size_t dropped() const { return dropped_; }
+
+private:
+    std::string pending_;
+    std::size_t dropped_ = 0;
+    int flags_ = -1;
+};
 
 // Live heap bytes: the sanitizer allocator's exact count when there is one;
 // else glibc's mallinfo2, which also counts chunks parked in thread caches.
@@ -171,32 +304,79 @@ bool install_signals() {
 // Sessions and clients
 // ---------------------------------------------------------------------------
 
+// The parser's small strings (an answer under 16 bytes sits in a
+// std::string's own buffer) lived in stack frames below the caller's: zeroed
+// after each request, as far down as a request goes.
+[[gnu::noinline]] void scrub_stack() noexcept {
+    unsigned char area[64 * 1024];
+    handoff::secure_wipe(area, sizeof area);
+}
+
 // What the worker learns that the loop reports: written on the worker, read
 // after result() has joined it. Shared with the body, because a transaction
 // that is cancelled outlives its session until it has finished (ending_).
 struct outcome {
     std::string pam_user;
+    bool password_changed = false;
 };
+
+// The PAM steps of a session, as greetd takes them, on the worker thread.
+// Beyond greetd: an expired password is changed as login(1) does, its prompts
+// relayed like any other.
+pam::status authenticate_steps(pam::transaction& tx, outcome& out) {
+    pam::status st = tx.authenticate();
+    if (st) st = tx.acct_mgmt();
+    if (st.code() == PAM_NEW_AUTHTOK_REQD) {
+        st = tx.chauthtok(PAM_CHANGE_EXPIRED_AUTHTOK);
+        out.password_changed = st.ok();
+    }
+    if (st) st = tx.setcred(PAM_ESTABLISH_CRED);
+    if (st) out.pam_user = std::string(tx.get_item(pam::item::user).value_or(""));
+    // pam_start's frames (and the user name copied there) lay where this
+    // body's calls went: zeroed before the thread's stack is cached for reuse.
+    scrub_stack();
+    return st;
+}
+
+// Where a session's transaction is made: one place, so how it runs (a thread
+// here) is chosen in one place.
+std::unique_ptr<pam::async_transaction> start_transaction(const options& opt,
+                                                          const std::string& username,
+                                                          std::shared_ptr<outcome> out) {
+    pam::async_options ao;
+    if (opt.answer_timeout_s > 0) ao.answer_timeout = std::chrono::seconds(opt.answer_timeout_s);
+    pam::start_options so;
+    so.confdir = opt.confdir;
+    return std::make_unique<pam::async_transaction>(
+        opt.service, username,
+        [out = std::move(out)](pam::transaction& tx) { return authenticate_steps(tx, *out); }, ao,
+        so);
+}
+
+struct client;
 
 struct session {
     enum class phase {
-        running,  // PAM works; the client waits for our response
-        asking,   // an auth_message is out; the client owes us an answer
+        running,  // PAM works
+        asking,   // a message is out (or waits for a client to ask for it)
         ready,    // authenticated: start_session may come
-        failed,   // failed while the client was not waiting; told at its next request
+        failed,   // PAM failed: dead until cancel_session (greetd's rule)
     };
     std::string username;
     std::shared_ptr<outcome> result = std::make_shared<outcome>();
     std::unique_ptr<pam::async_transaction> tx;
     std::optional<pam::pending_call> call;  // the call being asked, message by message
-    std::size_t next = 0;                   // the message the client is answering
+    std::size_t next = 0;                   // the message being answered
     phase now = phase::running;
-    bool owe_response = true;  // the client waits for our response to its request
-    bool timed_out = false;    // the client let a prompt time out
-    std::string failure;       // the error payload not yet told (phase::failed)
+    client* waiter = nullptr;   // the connection waiting for our next response
+    std::size_t owner_id = 0;   // the connection that created it (its share)
+    bool timed_out = false;     // a prompt was let time out
+    std::string failure;        // the error payload (phase::failed)
+    bool failure_told = false;  // someone heard it
 };
 
 struct client {
+    std::size_t id = 0;
     int fd = -1;
     // The frame being read: its 4-byte length, then its payload (wiped when freed).
     unsigned char header[4] = {};
@@ -204,15 +384,23 @@ struct client {
     bool have_length = false;
     handoff::secure_malloc_array<char> payload;
     std::size_t payload_got = 0;
+    clock_type::time_point frame_started{};  // the first byte of the frame being read
 
     std::string out;         // responses not yet written
     bool closing = false;    // close once `out` is written
     bool peer_done = false;  // the peer shut down its sending side
     bool dead = false;
-    clock_type::time_point last_activity = clock_type::now();
-    std::unique_ptr<session> s;
+    bool waiting = false;          // waits for a response from PAM
+    std::unique_ptr<session> own;  // its session, in the per-connection model
 
-    bool busy() const { return closing || !out.empty() || (s && s->owe_response); }
+    bool busy() const { return closing || !out.empty() || waiting; }
+    bool mid_frame() const { return header_got > 0 || have_length; }
+};
+
+// A transaction still ending after its session went, and whose it was.
+struct ending_transaction {
+    std::unique_ptr<pam::async_transaction> tx;
+    std::size_t owner_id = 0;
 };
 
 enum class read_result { more, frame, eof, failed, too_long };
@@ -223,16 +411,20 @@ public:
 
     int run() {
         if (!listen_on(opt_.socket_path)) return 1;
+        records_.start();
         emit({{"event", "listening"}, {"socket", opt_.socket_path}, {"pid", ::getpid()}});
         while (!stopping_) {
             loop_once();
         }
         shut_down();
-        emit({{"event", "exit"}, {"served", served_}});
+        emit({{"event", "exit"}, {"served", served_}, {"records_dropped", records_.dropped()}});
+        records_.finish();
         return 0;
     }
 
 private:
+    void emit(const nlohmann::json& event) { records_.emit(event); }
+
     // ---- setup -----------------------------------------------------------
 
     bool listen_on(const std::string& path) {
@@ -261,13 +453,41 @@ private:
         return false;
     }
 
+    // ---- sessions ----------------------------------------------------------
+
+    // The session a client configures: the daemon's one, or its own.
+    std::unique_ptr<session>& slot(client& c) {
+        return opt_.model == session_model::shared ? shared_ : c.own;
+    }
+
+    template <typename F>
+    void each_session(F&& f) {
+        if (shared_) f(*shared_);
+        for (auto& c : clients_) {
+            if (c->own) f(*c->own);
+        }
+    }
+
+    // Transactions running or ending, all of them or one connection's.
+    std::size_t transactions(std::optional<std::size_t> owner = std::nullopt) {
+        std::size_t n = 0;
+        each_session([&](session& s) {
+            if (s.tx && (!owner || s.owner_id == *owner)) ++n;
+        });
+        for (const ending_transaction& e : ending_) {
+            if (!owner || e.owner_id == *owner) ++n;
+        }
+        return n;
+    }
+
     // ---- the loop --------------------------------------------------------
 
-    enum class source { signals, listener, client_socket, client_channel, ending };
+    enum class source { signals, listener, records, client_socket, channel, ending };
 
     void loop_once() {
         std::vector<::pollfd> fds;
         std::vector<std::pair<source, std::size_t>> what;
+        std::vector<session*> sessions;
         fds.push_back({signal_pipe[0], POLLIN, 0});
         what.emplace_back(source::signals, 0);
         // Out of descriptors, the listener is left alone for a moment rather
@@ -275,6 +495,10 @@ private:
         if (clock_type::now() >= accept_paused_until_) {
             fds.push_back({listen_fd_, POLLIN, 0});
             what.emplace_back(source::listener, 0);
+        }
+        if (records_.waiting()) {
+            fds.push_back({STDOUT_FILENO, POLLOUT, 0});
+            what.emplace_back(source::records, 0);
         }
         for (std::size_t i = 0; i < clients_.size(); ++i) {
             client& c = *clients_[i];
@@ -284,14 +508,16 @@ private:
             if (!c.peer_done) events |= POLLRDHUP;
             fds.push_back({c.fd, events, 0});
             what.emplace_back(source::client_socket, i);
-            if (c.s && c.s->tx &&
-                (c.s->now == session::phase::running || c.s->now == session::phase::asking)) {
-                fds.push_back({c.s->tx->channel().fd(), POLLIN, 0});
-                what.emplace_back(source::client_channel, i);
-            }
         }
+        each_session([&](session& s) {
+            if (s.tx && (s.now == session::phase::running || s.now == session::phase::asking)) {
+                fds.push_back({s.tx->channel().fd(), POLLIN, 0});
+                what.emplace_back(source::channel, sessions.size());
+                sessions.push_back(&s);
+            }
+        });
         for (std::size_t i = 0; i < ending_.size(); ++i) {
-            fds.push_back({ending_[i]->channel().fd(), POLLIN, 0});
+            fds.push_back({ending_[i].tx->channel().fd(), POLLIN, 0});
             what.emplace_back(source::ending, i);
         }
 
@@ -301,21 +527,27 @@ private:
             stopping_ = true;
             return;
         }
+        // Sessions a client request ended in this turn are not touched after.
+        ended_this_turn_.clear();
         for (std::size_t k = 0; n > 0 && k < fds.size(); ++k) {
             if (fds[k].revents == 0) continue;
             const auto [src, i] = what[k];
             switch (src) {
             case source::signals: read_signals(); break;
             case source::listener: accept_clients(); break;
+            case source::records: records_.write_some(); break;
             case source::client_socket: client_io(*clients_[i], fds[k].revents); break;
-            case source::client_channel:
-                if (!clients_[i]->dead && clients_[i]->s) channel_news(*clients_[i]);
+            case source::channel:
+                if (std::find(ended_this_turn_.begin(), ended_this_turn_.end(), sessions[i]) ==
+                    ended_this_turn_.end()) {
+                    channel_news(*sessions[i]);
+                }
                 break;
             case source::ending: break;  // reaped below
             }
         }
         reap_ending();
-        expire_idle();
+        expire_reads();
         clients_.erase(std::remove_if(clients_.begin(), clients_.end(),
                                       [](const std::unique_ptr<client>& c) { return c->dead; }),
                        clients_.end());
@@ -324,10 +556,10 @@ private:
     int poll_timeout_ms() const {
         auto soonest = clock_type::time_point::max();
         if (accept_paused_until_ > clock_type::now()) soonest = accept_paused_until_;
-        if (opt_.answer_timeout_s > 0) {
-            const auto limit = std::chrono::seconds(opt_.answer_timeout_s);
+        if (opt_.read_timeout_s > 0) {
+            const auto limit = std::chrono::seconds(opt_.read_timeout_s);
             for (const auto& c : clients_) {
-                if (idle_counts(*c)) soonest = std::min(soonest, c->last_activity + limit);
+                if (c->mid_frame()) soonest = std::min(soonest, c->frame_started + limit);
             }
         }
         if (soonest == clock_type::time_point::max()) return -1;
@@ -336,18 +568,16 @@ private:
         return static_cast<int>(std::clamp<long long>(left.count() + 1, 0, 60LL * 60 * 1000));
     }
 
-    // A client counts as idle while no PAM transaction of its runs.
-    static bool idle_counts(const client& c) {
-        return !c.s || c.s->now == session::phase::ready || c.s->now == session::phase::failed;
-    }
-
-    void expire_idle() {
-        if (opt_.answer_timeout_s <= 0) return;
+    // A frame begun and not finished within the read deadline closes its
+    // connection: a client may be silent between requests for as long as it
+    // likes (tuigreet at its user-name screen), but not in the middle of one.
+    void expire_reads() {
+        if (opt_.read_timeout_s <= 0) return;
         const auto now = clock_type::now();
-        const auto limit = std::chrono::seconds(opt_.answer_timeout_s);
+        const auto limit = std::chrono::seconds(opt_.read_timeout_s);
         for (auto& c : clients_) {
-            if (!c->dead && idle_counts(*c) && now - c->last_activity >= limit) {
-                drop_client(*c, "idle");
+            if (!c->dead && c->mid_frame() && now - c->frame_started >= limit) {
+                drop_client(*c, "read_timeout");
             }
         }
     }
@@ -365,12 +595,15 @@ private:
 
     void emit_stats() {
         std::size_t sessions = 0;
-        for (const auto& c : clients_) sessions += c->s ? 1U : 0U;
+        each_session([&](session&) { ++sessions; });
         emit({{"event", "stats"},
               {"clients", clients_.size()},
               {"sessions", sessions},
+              {"transactions", transactions()},
               {"ending", ending_.size()},
               {"served", served_},
+              {"refused", refused_},
+              {"records_dropped", records_.dropped()},
               {"threads", status_field("Threads")},
               {"rss_kb", status_field("VmRSS")},
               {"rss_peak_kb", status_field("VmHWM")},
@@ -388,26 +621,28 @@ private:
                 }
                 return;  // EAGAIN, a client that left already, or no room now
             }
-            if (clients_.size() + ending_.size() >= opt_.max_sessions) {
+            if (clients_.size() >= opt_.max_clients) {
                 refuse(fd);
                 continue;
             }
             auto c = std::make_unique<client>();
+            c->id = ++last_client_id_;
             c->fd = fd;
             clients_.push_back(std::move(c));
         }
     }
 
-    // More clients than --max-sessions: an error, then the door. The refusal
+    // More clients than --max-clients: an error, then the door. The refusal
     // is one small frame into an empty socket buffer, so it is written whole.
     void refuse(int fd) {
         std::string out;
         greetd_ipc::append_frame(
-            out, greetd_ipc::error(false, "too many sessions: authd serves " +
-                                              std::to_string(opt_.max_sessions) + " at once"));
+            out, greetd_ipc::error(false, "too many clients: authd serves " +
+                                              std::to_string(opt_.max_clients) + " at once"));
         (void)!::send(fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         ::shutdown(fd, SHUT_WR);
         ::close(fd);
+        ++refused_;
         emit({{"event", "refused"}});
     }
 
@@ -415,8 +650,10 @@ private:
 
     void client_io(client& c, short revents) {
         if (c.dead) return;
-        if ((revents & (POLLHUP | POLLERR)) != 0) return drop_client(c, "disconnected");
-        if ((revents & POLLRDHUP) != 0) c.peer_done = true;
+        if ((revents & POLLERR) != 0) return drop_client(c, "disconnected");
+        // A peer that has gone may have left requests behind (agreety sends
+        // cancel_session and exits): they are read and handled first.
+        if ((revents & (POLLHUP | POLLRDHUP)) != 0) c.peer_done = true;
         if ((revents & POLLOUT) != 0) flush(c);
         // At most a few requests per turn, so one client cannot starve the others.
         for (int handled = 0; !c.dead && !c.busy() && handled < 8; ++handled) {
@@ -425,7 +662,6 @@ private:
             if (r == read_result::eof || r == read_result::failed) {
                 return drop_client(c, "disconnected");
             }
-            c.last_activity = clock_type::now();
             if (r == read_result::too_long) {
                 respond(c, greetd_ipc::error(false, "frame longer than 65536 bytes"));
                 c.closing = true;
@@ -433,11 +669,15 @@ private:
                 return;
             }
             handle_frame(c);
+            scrub_stack();
         }
         if (c.peer_done && !c.busy() && !c.dead) {
             // Nothing more will come and nothing is owed: the conversation is over.
             read_result r = read_frame(c);
             if (r == read_result::eof || r == read_result::failed) drop_client(c, "disconnected");
+        } else if ((revents & POLLHUP) != 0 && !c.dead && c.waiting) {
+            // Gone while waiting for PAM: nobody is left to answer.
+            drop_client(c, "disconnected");
         }
     }
 
@@ -448,6 +688,7 @@ private:
             if (got == 0) return read_result::eof;
             if (got < 0)
                 return errno == EAGAIN || errno == EINTR ? read_result::more : read_result::failed;
+            if (c.header_got == 0) c.frame_started = clock_type::now();
             c.header_got += static_cast<std::size_t>(got);
             if (c.header_got < sizeof c.header) continue;
             std::uint32_t length = 0;
@@ -481,8 +722,8 @@ private:
     }
 
     void respond(client& c, const std::string& payload) {
+        if (c.dead) return;
         greetd_ipc::append_frame(c.out, payload);
-        c.last_activity = clock_type::now();
         flush(c);
     }
 
@@ -498,79 +739,93 @@ private:
         if (c.closing) drop_client(c, "protocol_error");
     }
 
-    // ---- requests --------------------------------------------------------
+    // ---- requests (greetd's answers) ---------------------------------------
 
     void handle(client& c, greetd_ipc::request&& r) {
         using greetd_ipc::request_type;
-        session* s = c.s.get();
-        // A failure the client has not heard of answers its next request.
-        if (s != nullptr && s->now == session::phase::failed &&
-            r.type != request_type::cancel_session) {
-            std::string told = std::move(s->failure);
-            end_session(c, nullptr);
-            return respond(c, told);
-        }
+        std::unique_ptr<session>& s = slot(c);
         switch (r.type) {
         case request_type::create_session:
-            if (s != nullptr) {
+            if (s)
                 return respond(c,
                                greetd_ipc::error(false, "a session is already being configured"));
-            }
-            return start_session_for(c, std::move(r.username));
+            return create(c, std::move(r.username));
         case request_type::post_auth_message_response:
-            if (s == nullptr)
-                return respond(c, greetd_ipc::error(false, "no session under configuration"));
-            if (s->now != session::phase::asking) {
-                return respond(c, greetd_ipc::error(false, "no auth message is pending"));
-            }
+            if (!s) return respond(c, greetd_ipc::error(false, "no session under configuration"));
             return answer(c, *s, std::move(r.response));
         case request_type::start_session:
-            if (s == nullptr)
-                return respond(c, greetd_ipc::error(false, "no session under configuration"));
+            if (!s) return respond(c, greetd_ipc::error(false, "no session active"));
+            if (s->now == session::phase::failed) return tell_failure(c, *s);
             if (s->now != session::phase::ready) {
-                return respond(c, greetd_ipc::error(false, "the session is not ready"));
+                // greetd drops a session started before it is ready.
+                end_session(s, "not_ready", &c);
+                return respond(c, greetd_ipc::error(false, "session is not ready"));
             }
             emit({{"event", "start_session"},
                   {"username", s->username},
                   {"pam_user", s->result->pam_user},
                   {"cmd", r.cmd},
                   {"env", r.env}});
-            end_session(c, nullptr);
+            end_session(s, nullptr, &c);
             return respond(c, greetd_ipc::success());
         case request_type::cancel_session:
-            if (s != nullptr) end_session(c, "cancelled");
+            end_session(s, "cancelled", &c);
             return respond(c, greetd_ipc::success());
         }
     }
 
-    void start_session_for(client& c, std::string username) {
+    void create(client& c, std::string username) {
+        if (transactions() >= opt_.max_sessions) {
+            return respond(c, greetd_ipc::error(false, "too many sessions: authd runs " +
+                                                           std::to_string(opt_.max_sessions) +
+                                                           " PAM transactions at once"));
+        }
+        if (transactions(c.id) >= per_client_transactions) {
+            return respond(c, greetd_ipc::error(false,
+                                                "too many sessions of this connection "
+                                                "still ending"));
+        }
         auto s = std::make_unique<session>();
         s->username = std::move(username);
-        pam::async_options ao;
-        if (opt_.answer_timeout_s > 0)
-            ao.answer_timeout = std::chrono::seconds(opt_.answer_timeout_s);
-        pam::start_options so;
-        so.confdir = opt_.confdir;
-        s->tx = std::make_unique<pam::async_transaction>(
-            opt_.service, s->username,
-            [out = s->result](pam::transaction& tx) {
-                pam::status st = tx.authenticate();
-                if (st) st = tx.acct_mgmt();
-                if (st) out->pam_user = std::string(tx.get_item(pam::item::user).value_or(""));
-                return st;
-            },
-            ao, so);
-        c.s = std::move(s);
+        s->owner_id = c.id;
+        s->tx = start_transaction(opt_, s->username, s->result);
+        s->waiter = &c;
+        c.waiting = true;
+        std::unique_ptr<session>& where = slot(c);
+        where = std::move(s);
         // A transaction that could not start (no descriptor, no thread) has
         // no descriptor to poll: its failure is the answer now.
-        if (c.s->tx->finished()) channel_news(c);
+        if (where->tx->finished()) channel_news(*where);
+    }
+
+    // A failure nobody has heard of yet is told as it is, once; after that a
+    // dead session answers as greetd's does.
+    void tell_failure(client& c, session& s) {
+        if (!s.failure_told) {
+            s.failure_told = true;
+            return respond(c, s.failure);
+        }
+        if (s.failure.find("\"auth_error\"") != std::string::npos) return respond(c, s.failure);
+        return respond(c, greetd_ipc::error(false, "the session failed: cancel it first"));
     }
 
     void answer(client& c, session& s, std::optional<handoff::secret_string> response) {
+        switch (s.now) {
+        case session::phase::failed:
+            if (!s.failure_told) return tell_failure(c, s);
+            return respond(c, greetd_ipc::error(false, "the session failed: cancel it first"));
+        case session::phase::ready:
+            return respond(c, greetd_ipc::error(false, "no auth message is pending"));
+        case session::phase::running:
+            return respond(c, greetd_ipc::error(false, "a request of this session is in progress"));
+        case session::phase::asking: break;
+        }
         const pam::pending_message& m = (*s.call)[s.next];
         if (m.is_prompt()) {
             if (!response) {
-                return respond(c, greetd_ipc::error(false, "this auth message needs a response"));
+                // greetd: no answer to a prompt fails the authentication.
+                s.call->refuse();
+                return deliver(c, s);
             }
             s.call->answer(s.next, std::move(*response));
             // An answer PAM cannot take (PAM_MAX_RESP_SIZE bytes or more) is
@@ -585,10 +840,16 @@ private:
             return respond(
                 c, greetd_ipc::auth_message((*s.call)[s.next].kind(), (*s.call)[s.next].text()));
         }
+        deliver(c, s);
+    }
+
+    // The call answered (or refused) goes back to PAM; `c` waits for what follows.
+    void deliver(client& c, session& s) {
         bool delivered = s.tx->channel().answer(std::move(*s.call));
         s.call.reset();
         s.now = session::phase::running;
-        s.owe_response = true;
+        s.waiter = &c;
+        c.waiting = true;
         if (!delivered) {
             // Its time ran out while the client was typing: end it.
             s.timed_out = true;
@@ -598,8 +859,16 @@ private:
 
     // ---- news from a PAM transaction --------------------------------------
 
-    void channel_news(client& c) {
-        session& s = *c.s;
+    // Hands `payload` to the connection waiting for this session, if any.
+    void tell_waiter(session& s, const std::string& payload) {
+        client* w = s.waiter;
+        s.waiter = nullptr;
+        if (w == nullptr) return;
+        w->waiting = false;
+        respond(*w, payload);
+    }
+
+    void channel_news(session& s) {
         if (std::optional<pam::pending_call> call = s.tx->channel().pending()) {
             for (const pam::pending_message& m : *call) {
                 if (m.kind() == pam::style::binary_prompt) {
@@ -611,10 +880,7 @@ private:
             s.call = std::move(call);
             s.next = 0;
             s.now = session::phase::asking;
-            if (s.owe_response) {
-                s.owe_response = false;
-                respond(c, greetd_ipc::auth_message((*s.call)[0].kind(), (*s.call)[0].text()));
-            }
+            tell_waiter(s, greetd_ipc::auth_message((*s.call)[0].kind(), (*s.call)[0].text()));
             return;
         }
         if (s.now == session::phase::asking) {
@@ -641,61 +907,68 @@ private:
                 !system, timed_out ? "timed out waiting for an answer" : st.message());
             outcome = system ? "error" : (timed_out ? "timed_out" : "auth_error");
             s.now = session::phase::failed;
+            s.failure = payload;
+            s.failure_told = s.waiter != nullptr;
         }
-        emit({{"event", "session"},
-              {"username", s.username},
-              {"outcome", outcome},
-              {"pam", st.message()}});
+        nlohmann::json event = {{"event", "session"},
+                                {"username", s.username},
+                                {"outcome", outcome},
+                                {"pam", st.message()}};
+        if (s.result->password_changed) event["password_changed"] = true;
+        emit(event);
         ++served_;
-        c.last_activity = clock_type::now();  // the idle clock starts when PAM is done
-        if (!s.owe_response) {
-            if (s.now == session::phase::failed) s.failure = std::move(payload);
-            return;  // told at the client's next request
-        }
-        s.owe_response = false;
-        if (s.now == session::phase::failed) end_session(c, nullptr);
-        respond(c, payload);
+        tell_waiter(s, payload);
     }
 
-    // Ends the client's session: a transaction still running is cancelled and
-    // joined later, when it has finished, so the loop never waits for libpam.
-    void end_session(client& c, const char* why) {
-        if (!c.s) return;
-        if (c.s->tx) {
-            c.s->tx->channel().cancel();
-            if (c.s->tx->finished()) {
-                c.s->tx.reset();
+    // Ends a session: a transaction still running is cancelled and joined
+    // later, when it has finished, so the loop never waits for libpam. A
+    // connection other than `by` that waited for it hears that it is gone.
+    void end_session(std::unique_ptr<session>& s, const char* why, client* by) {
+        if (!s) return;
+        if (s->waiter != nullptr && s->waiter != by) {
+            tell_waiter(*s, greetd_ipc::error(false, "the session was cancelled"));
+        }
+        if (s->waiter != nullptr) s->waiter->waiting = false;
+        if (s->tx) {
+            s->tx->channel().cancel();
+            if (s->tx->finished()) {
+                s->tx.reset();
             } else {
-                ending_.push_back(std::move(c.s->tx));
+                ending_.push_back({std::move(s->tx), s->owner_id});
             }
             // Its outcome is this ending (a finished one was reported already).
             if (why != nullptr) {
-                emit({{"event", "session"}, {"username", c.s->username}, {"outcome", why}});
+                emit({{"event", "session"}, {"username", s->username}, {"outcome", why}});
                 ++served_;
             }
         }
-        c.s.reset();
+        ended_this_turn_.push_back(s.get());
+        s.reset();
     }
 
     void reap_ending() {
         ending_.erase(std::remove_if(ending_.begin(), ending_.end(),
-                                     [](const std::unique_ptr<pam::async_transaction>& tx) {
-                                         return tx->finished();  // the destructor joins
+                                     [](const ending_transaction& e) {
+                                         return e.tx->finished();  // the destructor joins
                                      }),
                       ending_.end());
     }
 
+    // A disconnect ends the connection's own session; the shared one stays
+    // (greetd's rule), only no longer waited for.
     void drop_client(client& c, const char* why) {
         if (c.dead) return;
-        end_session(c, why);
+        c.dead = true;
+        if (c.own) end_session(c.own, why, &c);
+        if (shared_ && shared_->waiter == &c) shared_->waiter = nullptr;
         ::close(c.fd);
         handoff::secure_clear(c.out);
         c.payload.reset();
-        c.dead = true;
     }
 
     void shut_down() {
         for (auto& c : clients_) drop_client(*c, "shutdown");
+        end_session(shared_, "shutdown", nullptr);
         clients_.clear();
         ending_.clear();  // each destructor has been cancelled already and joins
         ::close(listen_fd_);
@@ -703,12 +976,17 @@ private:
     }
 
     options opt_;
+    record_output records_;
     int listen_fd_ = -1;
     bool stopping_ = false;
     clock_type::time_point accept_paused_until_{};
     std::size_t served_ = 0;
+    std::size_t refused_ = 0;
+    std::size_t last_client_id_ = 0;
+    std::unique_ptr<session> shared_;  // the shared model's one session
     std::vector<std::unique_ptr<client>> clients_;
-    std::vector<std::unique_ptr<pam::async_transaction>> ending_;
+    std::vector<ending_transaction> ending_;
+    std::vector<const session*> ended_this_turn_;
 };
 
 bool parse_number(const char* text, long low, long high, long& out) {
@@ -741,6 +1019,28 @@ int run_authd(int argc, char** argv) {
             o.service = value();
         } else if (arg == "--confdir") {
             o.confdir = value();
+        } else if (arg == "--sessions") {
+            const std::string_view m = value();
+            if (m == "shared") {
+                o.model = session_model::shared;
+            } else if (m == "per-connection") {
+                o.model = session_model::per_connection;
+            } else {
+                std::fprintf(stderr, "authd: --sessions takes shared or per-connection\n");
+                return 2;
+            }
+        } else if (arg == "--read-timeout") {
+            if (!parse_number(value(), 0, 24L * 3600, n)) {
+                std::fprintf(stderr, "authd: --read-timeout takes 0 to 86400 seconds\n");
+                return 2;
+            }
+            o.read_timeout_s = n;
+        } else if (arg == "--max-clients") {
+            if (!parse_number(value(), 1, 4096, n)) {
+                std::fprintf(stderr, "authd: --max-clients takes 1 to 4096\n");
+                return 2;
+            }
+            o.max_clients = static_cast<std::size_t>(n);
         } else if (arg == "--answer-timeout") {
             if (!parse_number(value(), 0, 24L * 3600, n)) {
                 std::fprintf(stderr, "authd: --answer-timeout takes 0 to 86400 seconds\n");

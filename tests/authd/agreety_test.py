@@ -8,7 +8,7 @@ Without agreety the test is skipped (exit 77). Checks: the right password logs
 in (agreety exits 0 after start_session, which authd records with agreety's
 command); the wrong one is refused ("Login incorrect", nothing started); a
 wrong then a right password in one run; the password never shows on the
-terminal; the daemon ends with no thread left and a clean exit.
+terminal; a slow typist logs in with the defaults; the daemon ends with no thread left and a clean exit.
 """
 import fcntl
 import os
@@ -103,13 +103,41 @@ class Greeter:
         os.close(self.tty)
 
 
-def log_in(greeter, user, password, what):
+def log_in(greeter, user, password, what, think=0.0):
     expect(greeter.expect("login: "), "%s: agreety asks for the login: %r" % (what, greeter.screen))
+    time.sleep(think)
     greeter.type(user)
     expect(greeter.expect("Password: "), "%s: authd's prompt reaches agreety: %r"
            % (what, greeter.screen))
     expect(greeter.echo_turns_off(), "%s: a secret auth_message is read with echo off" % what)
+    time.sleep(think)
     greeter.type(password)
+
+
+SLOW = float(os.environ.get("HANDOFF_AUTHD_SLOW_TYPIST", "2.5"))
+
+
+def slow_typist(authd, agreety):
+    """A user slower than any timeout a test can wait for: with authd's
+    defaults (no answer timeout, as greetd) the login succeeds; with
+    --answer-timeout 1 the same user is refused, so the test can tell."""
+    for extra, logs_in in (([], True), (["--answer-timeout", "1"], False)):
+        d = g.Daemon(authd, extra=extra)
+        try:
+            greeter = Greeter(agreety, d.socket, 1)
+            log_in(greeter, "alice", "secret", "slow typist %r" % extra, think=SLOW)
+            if logs_in:
+                code = greeter.wait()
+                expect(code == 0, "the slow typist logs in with the defaults, got %r: %r"
+                       % (code, greeter.screen))
+            else:
+                expect(greeter.expect("Login incorrect"),
+                       "--answer-timeout 1 refuses the slow typist: %r" % greeter.screen)
+                greeter.wait()
+        finally:
+            code, stderr = d.stop()
+            expect(code == 0, "authd exit code %d" % code)
+            expect(stderr.strip() == "", "authd wrote to stderr:\n" + stderr)
 
 
 def main():
@@ -121,6 +149,7 @@ def main():
         print("agreety not installed (Debian: greetd): skipped")
         sys.exit(77)
 
+    slow_typist(authd, agreety)
     d = g.Daemon(authd)
     try:
         # The right password: agreety starts its command and exits 0.

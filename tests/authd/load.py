@@ -135,7 +135,8 @@ def main():
                    PAM_WRAPPER_SERVICE_DIR=g.SERVICES, PAM_WRAPPER_DISABLE_DEEPBIND="1",
                    UID_WRAPPER_DISABLE_DEEPBIND="1")
     d = g.Daemon(args.authd, service=args.service, confdir=None if args.preload else g.SERVICES,
-                 extra=["--max-sessions", str(args.concurrency * 2)], env=env)
+                 extra=["--max-sessions", str(args.concurrency * 2),
+                        "--sessions", "per-connection"], env=env)
     try:
         warm = [mix[n % len(mix)] for n in range(args.concurrency)]
         _, errors = run_batch(d.socket, warm, args.concurrency)
