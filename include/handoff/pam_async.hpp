@@ -768,7 +768,7 @@ public:
     // is a programming error, reported on stderr, and the program aborts, as
     // std::thread's destructor terminates on a thread still joinable.
     ~async_transaction() override {
-        if (running_ && pthread_equal(pthread_self(), thread_) != 0) {
+        if (on_worker() == this) {
             static const char why[] =
                 "handoff: an async_transaction was destroyed from inside its own body\n";
             (void)!::write(2, why, sizeof why - 1);
@@ -799,8 +799,17 @@ public:
     }
 
 private:
+    // The transaction whose body runs on this thread, if any: how the
+    // destructor knows it was called from inside the body (running_ and
+    // thread_ are the owner's, written after the worker has started).
+    static const async_transaction*& on_worker() noexcept {
+        static thread_local const async_transaction* current = nullptr;
+        return current;
+    }
+
     static void* worker(void* arg) noexcept {
         auto* self = static_cast<async_transaction*>(arg);
+        on_worker() = self;
         self->work_->run();
         // Finished first, then the news: an owner woken by the descriptor sees it.
         self->done_.store(true, std::memory_order_release);
