@@ -956,4 +956,19 @@ TEST_CASE("async_transaction: destroying it from inside its body aborts with a m
     CHECK(WIFSIGNALED(st));
     CHECK(WTERMSIG(st) == SIGABRT);
 }
+
+// Debian's libpam calls libaudit after pam_authenticate, and libaudit formats
+// into a static buffer: under ThreadSanitizer this reports a race in
+// audit_log_acct_message, suppressed by tests/pam/tsan.supp and shown by the
+// expected failure pam_async_audit_race (no suppressions). The same run in
+// worker processes is clean: test_pam_process.
+TEST_CASE("async_transaction: concurrent authentications meet libpam's audit call") {
+    std::vector<std::unique_ptr<pam::async_transaction>> txs;
+    for (int i = 0; i < 8; ++i) {
+        txs.push_back(std::make_unique<pam::async_transaction>(
+            "deny", "alice", [](pam::transaction& t) { return t.authenticate(); },
+            pam::async_options{}, test_services()));
+    }
+    for (auto& tx : txs) CHECK(tx->result().code() == PAM_AUTH_ERR);
+}
 #endif  // HANDOFF_PAM_HAS_START_CONFDIR

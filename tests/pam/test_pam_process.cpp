@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -500,6 +501,20 @@ TEST_CASE("process_transaction: two at once, answered from one poll loop, neithe
         CHECK(b.pam_user() == "bob");
     }
     CHECK(open_fds() == before);
+    CHECK_FALSE(has_children());
+}
+
+// The thread transport's race in libpam's audit call (test_pam_async.cpp)
+// cannot happen here: each worker is a single-threaded process. Run by the
+// ThreadSanitizer build without suppressions.
+TEST_CASE("process_transaction: concurrent authentications in workers, libpam's audit call alone") {
+    std::vector<std::unique_ptr<pam::process_transaction>> txs;
+    for (int i = 0; i < 8; ++i) {
+        txs.push_back(std::make_unique<pam::process_transaction>(
+            "deny", "alice", [](pam::transaction& t) { return t.authenticate(); },
+            pam::async_options{}, test_services(), quick()));
+    }
+    for (auto& tx : txs) CHECK(tx->result().code() == PAM_AUTH_ERR);
     CHECK_FALSE(has_children());
 }
 
