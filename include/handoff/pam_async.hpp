@@ -659,6 +659,9 @@ public:
     virtual bool finished() const noexcept = 0;
     // Owner thread. The body's status, waiting for it if need be.
     virtual status result() = 0;
+    // Owner thread, once finished(): PAM_USER as the body left it (a module
+    // may map the name asked for to another); empty if unset.
+    virtual std::string pam_user() const = 0;
 };
 
 // ===========================================================================
@@ -686,6 +689,7 @@ public:
         try {
             transaction tx(service_, user_, handler_, options_);
             result_ = tx.started().ok() ? run_body(tx) : tx.started();
+            keep_user(tx);
         } catch (...) {
             exception_ = std::current_exception();
             result_ = status(PAM_SYSTEM_ERR, ::pam_strerror(nullptr, PAM_SYSTEM_ERR),
@@ -694,6 +698,7 @@ public:
 #else
         transaction tx(service_, user_, handler_, options_);
         result_ = tx.started().ok() ? run_body(tx) : tx.started();
+        keep_user(tx);
 #endif
     }
 
@@ -701,8 +706,12 @@ public:
     const status& outcome() const noexcept { return result_; }
     std::exception_ptr take_exception() noexcept { return std::exchange(exception_, nullptr); }
     bool threw() const noexcept { return exception_ != nullptr; }
+    const std::string& pam_user() const noexcept { return pam_user_; }
 
 private:
+    void keep_user(const transaction& tx) {
+        if (std::optional<std::string_view> u = tx.get_item(item::user)) pam_user_.assign(*u);
+    }
     virtual status run_body(transaction& tx) = 0;
 
     status result_;
@@ -710,6 +719,7 @@ private:
 
     std::string service_;
     std::string user_;
+    std::string pam_user_;
     start_options options_;
     async_handler handler_;
 };
@@ -797,6 +807,9 @@ public:
 #endif
         return work_ ? work_->outcome() : failed_;
     }
+
+    // Owner thread, once finished(): PAM_USER as the body left it.
+    std::string pam_user() const override { return work_ ? work_->pam_user() : std::string(); }
 
 private:
     // The transaction whose body runs on this thread, if any: how the

@@ -689,7 +689,12 @@ private:
         }
         const auto now = std::chrono::steady_clock::now();
         if (!reaped_ && pid_ > 0) {
-            if (::waitpid(pid_, &wait_status_, WNOHANG) == pid_) {
+            const pid_t w = ::waitpid(pid_, &wait_status_, WNOHANG);
+            if (w < 0 && errno == ECHILD) {
+                // SIGCHLD ignored (or reaped by another): the kernel reaped it.
+                wait_status_ = done_ ? 0 : 0xff00;  // exited 255: "before its result"
+            }
+            if (w == pid_ || (w < 0 && errno == ECHILD)) {
                 reaped_ = true;
                 closed_ = true;
                 // A helper the worker forked may still hold its end.
@@ -957,7 +962,9 @@ public:
     // The worker's process id (-1 when none started).
     pid_t pid() const noexcept { return pid_; }
     // PAM_USER as the body left it, once finished() (empty before, or if unset).
-    std::string pam_user() const { return pid_ > 0 ? link()->pam_user() : std::string(); }
+    std::string pam_user() const override {
+        return pid_ > 0 ? link()->pam_user() : std::string();
+    }
 
     // Thread-safe. True once the body waits in worker::await_session() and no
     // request has been sent.

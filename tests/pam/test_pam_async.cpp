@@ -895,6 +895,7 @@ TEST_CASE("async_transaction: the channel moved out still answers; finished() st
         CHECK(tx.result().ok());
         CHECK(tx.finished());
         CHECK(moved.closed());
+        CHECK(tx.pam_user() == "alice");  // PAM_USER as the body left it
     }
     CHECK(std::chrono::steady_clock::now() - start < patience);  // the destructor did not hang
 }

@@ -504,6 +504,25 @@ TEST_CASE("process_transaction: two at once, answered from one poll loop, neithe
     CHECK_FALSE(has_children());
 }
 
+TEST_CASE("process_transaction: an owner ignoring SIGCHLD still sees its worker end") {
+    struct sigaction ignore {}, old {};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    REQUIRE(::sigaction(SIGCHLD, &ignore, &old) == 0);
+    {
+        pam::process_transaction ok("permit", "alice", authenticate_then_account, {},
+                                    test_services(), quick());
+        CHECK(run_out(ok) < patience);
+        CHECK(ok.result().ok());  // its result came before the kernel reaped it
+        pam::process_transaction crash(
+            "oddball_crash", "alice", [](pam::transaction& t) { return t.authenticate(); }, {},
+            test_services(), quick());
+        CHECK(run_out(crash) < patience);
+        CHECK(crash.result().conversation_failure() == pam::failure::worker_died);
+    }
+    ::sigaction(SIGCHLD, &old, nullptr);
+}
+
 // The thread transport's race in libpam's audit call (test_pam_async.cpp)
 // cannot happen here: each worker is a single-threaded process. Run by the
 // ThreadSanitizer build without suppressions.
