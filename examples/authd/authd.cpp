@@ -10,7 +10,7 @@
 // SPDX-License-Identifier: MIT
 #include "greetd_ipc.hpp"
 
-#include <handoff/pam_async.hpp>
+#include <handoff/pam_process.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -58,6 +58,7 @@ namespace {
 const char usage[] =
     "usage: authd --socket PATH [--service NAME] [--confdir DIR]\n"
     "             [--answer-timeout SECONDS] [--max-sessions N]\n"
+    "             [--isolation thread|process]\n"
     "\n"
     "An authentication daemon speaking greetd's IPC protocol (greetd-ipc(7)) on a\n"
     "UNIX socket, so greetd's greeters (agreety: GREETD_SOCK=PATH agreety) can log\n"
@@ -77,6 +78,10 @@ const char usage[] =
     "                           disconnected (default 60; 0: never)\n"
     "  --max-sessions N         clients served at once, counting transactions still\n"
     "                           ending; more are refused with an error (default 16)\n"
+    "  --isolation process      each session's PAM runs in a worker process of its\n"
+    "                           own (pam::process_transaction; the default)\n"
+    "  --isolation thread       each session's PAM runs on a thread of authd\n"
+    "                           (pam::async_transaction)\n"
     "  -h, --help               this text\n"
     "\n"
     "Bad input gets an error response and the daemon stays up. A frame's payload\n"
@@ -91,6 +96,7 @@ struct options {
     std::string confdir;
     long answer_timeout_s = 60;
     std::size_t max_sessions = 16;
+    bool process_isolation = true;
 };
 
 // ---------------------------------------------------------------------------
@@ -187,7 +193,7 @@ struct session {
     };
     std::string username;
     std::shared_ptr<outcome> result = std::make_shared<outcome>();
-    std::unique_ptr<pam::async_transaction> tx;
+    std::unique_ptr<pam::hosted_transaction> tx;
     std::optional<pam::pending_call> call;  // the call being asked, message by message
     std::size_t next = 0;                   // the message the client is answering
     phase now = phase::running;
@@ -551,15 +557,21 @@ private:
             ao.answer_timeout = std::chrono::seconds(opt_.answer_timeout_s);
         pam::start_options so;
         so.confdir = opt_.confdir;
-        s->tx = std::make_unique<pam::async_transaction>(
-            opt_.service, s->username,
-            [out = s->result](pam::transaction& tx) {
-                pam::status st = tx.authenticate();
-                if (st) st = tx.acct_mgmt();
-                if (st) out->pam_user = std::string(tx.get_item(pam::item::user).value_or(""));
-                return st;
-            },
-            ao, so);
+        auto body = [out = s->result](pam::transaction& tx) {
+            pam::status st = tx.authenticate();
+            if (st) st = tx.acct_mgmt();
+            if (st) out->pam_user = std::string(tx.get_item(pam::item::user).value_or(""));
+            return st;
+        };
+        if (opt_.process_isolation) {
+            pam::process_options po;  // a module silent that long is killed
+            if (opt_.answer_timeout_s > 0) po.silence_limit = ao.answer_timeout;
+            s->tx = std::make_unique<pam::process_transaction>(opt_.service, s->username, body, ao,
+                                                               so, po);
+        } else {
+            s->tx = std::make_unique<pam::async_transaction>(opt_.service, s->username, body, ao,
+                                                             so);
+        }
         c.s = std::move(s);
         // A transaction that could not start (no descriptor, no thread) has
         // no descriptor to poll: its failure is the answer now.
@@ -626,6 +638,7 @@ private:
         }
         if (!s.tx->finished()) return;
         pam::status st = s.tx->result();
+        s.result->pam_user = s.tx->pam_user();  // from the worker too
         s.tx.reset();
         std::string payload;
         const char* outcome = "success";
@@ -679,7 +692,7 @@ private:
 
     void reap_ending() {
         ending_.erase(std::remove_if(ending_.begin(), ending_.end(),
-                                     [](const std::unique_ptr<pam::async_transaction>& tx) {
+                                     [](const std::unique_ptr<pam::hosted_transaction>& tx) {
                                          return tx->finished();  // the destructor joins
                                      }),
                       ending_.end());
@@ -708,7 +721,7 @@ private:
     clock_type::time_point accept_paused_until_{};
     std::size_t served_ = 0;
     std::vector<std::unique_ptr<client>> clients_;
-    std::vector<std::unique_ptr<pam::async_transaction>> ending_;
+    std::vector<std::unique_ptr<pam::hosted_transaction>> ending_;
 };
 
 bool parse_number(const char* text, long low, long high, long& out) {
@@ -753,6 +766,13 @@ int run_authd(int argc, char** argv) {
                 return 2;
             }
             o.max_sessions = static_cast<std::size_t>(n);
+        } else if (arg == "--isolation") {
+            std::string_view mode = value();
+            if (mode != "thread" && mode != "process") {
+                std::fprintf(stderr, "authd: --isolation takes thread or process\n");
+                return 2;
+            }
+            o.process_isolation = mode == "process";
         } else {
             std::fprintf(stderr, "authd: unknown argument %s\n%s", argv[i], usage);
             return 2;

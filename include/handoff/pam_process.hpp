@@ -66,6 +66,11 @@ struct process_options {
     // How long a worker has to end after cancel(), or after the channel's
     // deadline, or after its socket closed, before it is killed (SIGKILL).
     std::chrono::milliseconds grace{1000};
+    // The longest the worker may run without a word (a conversation call,
+    // the session wait, or its end) while it owes one: from its start or the
+    // owner's last answer. Past it the worker is killed (PAM_ABORT,
+    // failure::timed_out): a module that never returns. Negative: no limit.
+    std::chrono::milliseconds silence_limit{-1};
     // Runs in the worker just before it leaves with _exit (no atexit handler
     // of the owner runs there): for example libgcov's __gcov_dump.
     void (*before_exit)() = nullptr;
@@ -439,7 +444,10 @@ namespace detail {
 class process_link final : public channel_core {
 public:
     process_link(const async_options& options, const process_options& process) noexcept
-        : timeout_(options.answer_timeout), grace_(process.grace) {}
+        : timeout_(options.answer_timeout),
+          grace_(process.grace),
+          silence_(process.silence_limit),
+          heard_at_(std::chrono::steady_clock::now()) {}
     process_link(const process_link&) = delete;
     process_link& operator=(const process_link&) = delete;
     ~process_link() override { close_all(); }
@@ -533,7 +541,11 @@ public:
             }
             taken = out_.send(sock_, MSG_DONTWAIT);
             out_.clear();  // the answers' copy in this process is wiped here
-            if (taken) call_.clear();
+            if (taken) {
+                call_.clear();
+                heard_at_ = std::chrono::steady_clock::now();  // its turn to speak again
+            }
+            rearm_locked();
         }
         call.clear();
         return taken;
@@ -607,6 +619,8 @@ public:
         for (const std::string& s : r.environment) out_.put_text(s);
         session_sent_ = out_.send(sock_, MSG_DONTWAIT);
         out_.clear();
+        heard_at_ = std::chrono::steady_clock::now();
+        rearm_locked();
         return session_sent_;
     }
     status outcome() const noexcept {
@@ -684,6 +698,7 @@ private:
                 news_ = true;
                 break;
             }
+            heard_at_ = std::chrono::steady_clock::now();
             read_packet_locked();
             in_.clear();
         }
@@ -705,6 +720,8 @@ private:
                 kill_locked(failure::cancelled);
             } else if (deadline_ != std::chrono::steady_clock::time_point::max() &&
                        now >= deadline_ + grace_) {
+                kill_locked(failure::timed_out);
+            } else if (silent_since_locked() <= now) {
                 kill_locked(failure::timed_out);
             } else if (eof_ && now >= eof_at_ + grace_) {
                 kill_locked(failure::none);  // it closed its socket but lives on
@@ -753,6 +770,13 @@ private:
         default: return;  // LCOV_EXCL_LINE: the worker sends no other kind
         }
     }
+    // When the worker has been silent too long (max: never, or it waits on us).
+    std::chrono::steady_clock::time_point silent_since_locked() const noexcept {
+        using clock = std::chrono::steady_clock;
+        if (silence_.count() < 0 || has_call_locked() || (ready_ && !session_sent_) || eof_)
+            return clock::time_point::max();
+        return deadline_after(heard_at_, silence_);
+    }
     void kill_locked(failure why) noexcept {
         if (kill_sent_) return;
         ::kill(pid_, SIGKILL);
@@ -769,6 +793,7 @@ private:
         if (cancel_at_) when = std::min(when, *cancel_at_ + grace_);
         if (deadline_ != clock::time_point::max()) when = std::min(when, deadline_ + grace_);
         if (eof_) when = std::min(when, eof_at_ + grace_);
+        when = std::min(when, silent_since_locked());
         return when;
     }
     void rearm_locked() noexcept {
@@ -794,6 +819,8 @@ private:
     pid_t pid_ = -1;
     const std::chrono::milliseconds timeout_;
     const std::chrono::milliseconds grace_;
+    const std::chrono::milliseconds silence_;
+    std::chrono::steady_clock::time_point heard_at_;  // the worker's last word, or our last answer
     wire in_;
     wire out_;
     pending_call call_;  // the call the worker waits on (messages only)

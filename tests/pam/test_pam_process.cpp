@@ -345,6 +345,33 @@ TEST_CASE("process_transaction: a module that hangs is killed after the deadline
     CHECK_FALSE(has_children());
 }
 
+TEST_CASE("process_transaction: a module silent past the silence limit is killed, no deadline") {
+    pam::process_options o = quick(100ms);
+    o.silence_limit = 200ms;
+    pam::process_transaction tx(
+        "oddball_hang", "alice", [](pam::transaction& t) { return t.authenticate(); }, {},
+        test_services(), o);
+    CHECK(run_out(tx) < 5s);
+    pam::status s = tx.result();
+    CHECK(s.code() == PAM_ABORT);
+    CHECK(s.conversation_failure() == pam::failure::timed_out);
+    CHECK(tx.exit_info().signal == SIGKILL);
+}
+
+TEST_CASE("process_transaction: the silence limit does not run while the owner owes an answer") {
+    pam::process_options o = quick();
+    o.silence_limit = 100ms;
+    pam::process_transaction tx("matrix", "alice", authenticate_then_account, {},
+                                test_services(), o);
+    std::optional<pam::pending_call> call = tx.channel().wait(patience);
+    REQUIRE(call);
+    std::this_thread::sleep_for(300ms);  // the owner is slow: not the worker's silence
+    CHECK_FALSE(tx.finished());
+    call->answer(0, "secret");
+    CHECK(tx.channel().answer(std::move(*call)));
+    CHECK(tx.result().ok());
+}
+
 TEST_CASE("process_transaction: a cancelled worker that does not end is killed after the grace") {
     pam::process_transaction tx(
         "oddball_hang", "alice", [](pam::transaction& t) { return t.authenticate(); }, {},
