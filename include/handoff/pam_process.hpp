@@ -38,6 +38,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -194,6 +195,7 @@ private:
             bad_ = true;
             return;
         }
+        if (n == 0) return;  // an empty text's data() may be NULL
         std::memcpy(data_ + size_, p, n);
         size_ += n;
         used_ = size_;
@@ -941,6 +943,9 @@ public:
         }
         const pid_t owner = ::getpid();
         owner_ = owner;  // before the fork: the worker's copy knows it is a copy
+        // A module that calls exit() in the worker flushes the worker's copy of
+        // every stdio buffer: empty them first, or the owner's output repeats.
+        (void)std::fflush(nullptr);
         const pid_t pid = ::fork();
         if (pid == 0) run_worker(worker_sock, owner, service, user, body, options, start, process);
         ::close(worker_sock);

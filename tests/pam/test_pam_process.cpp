@@ -50,7 +50,9 @@ void flush_coverage() {
     if (__gcov_dump != nullptr) __gcov_dump();
 }
 
-pam::process_options quick(std::chrono::milliseconds grace = 200ms) {
+// The grace period: long enough for a worker to end on its own under
+// valgrind, unless a case wants its worker killed soon.
+pam::process_options quick(std::chrono::milliseconds grace = 10s) {
     pam::process_options o;
     o.grace = grace;
     o.before_exit = &flush_coverage;
@@ -360,12 +362,12 @@ TEST_CASE("process_transaction: a module silent past the silence limit is killed
 
 TEST_CASE("process_transaction: the silence limit does not run while the owner owes an answer") {
     pam::process_options o = quick();
-    o.silence_limit = 100ms;
+    o.silence_limit = 1500ms;  // room for pam_start under valgrind
     pam::process_transaction tx("matrix", "alice", authenticate_then_account, {},
                                 test_services(), o);
     std::optional<pam::pending_call> call = tx.channel().wait(patience);
     REQUIRE(call);
-    std::this_thread::sleep_for(300ms);  // the owner is slow: not the worker's silence
+    std::this_thread::sleep_for(2s);  // the owner is slow: not the worker's silence
     CHECK_FALSE(tx.finished());
     call->answer(0, "secret");
     CHECK(tx.channel().answer(std::move(*call)));
@@ -430,7 +432,7 @@ TEST_CASE("process_transaction: the body's exception is handler_threw") {
 #endif
 }
 
-TEST_CASE("process_transaction: pam_start failed, and that is the result") {
+TEST_CASE("process_transaction: pam_start failed to start, and that is the result") {
     pam::start_options nowhere;
     nowhere.confdir = "/nonexistent/handoff";
     pam::process_transaction tx("matrix", "alice", authenticate_then_account, {}, nowhere,
