@@ -627,7 +627,7 @@ public:
     }
     status outcome() const noexcept {
         std::lock_guard<std::mutex> lock(mu_);
-        if (done_ && WIFEXITED(wait_status_) && WEXITSTATUS(wait_status_) == 0) {
+        if (done_ && (lost_ || (WIFEXITED(wait_status_) && WEXITSTATUS(wait_status_) == 0))) {
             return status(done_code_, ::pam_strerror(nullptr, done_code_), done_failure_);
         }
         if (killed_for_ == failure::cancelled) {
@@ -638,7 +638,7 @@ public:
             return status(PAM_ABORT, "the PAM worker was killed: silent past its deadline",
                           failure::timed_out);
         }
-        if (WIFSIGNALED(wait_status_)) {
+        if (!lost_ && WIFSIGNALED(wait_status_)) {
             return status(PAM_SYSTEM_ERR, "the PAM worker was killed by a signal",
                           failure::worker_died);
         }
@@ -648,7 +648,7 @@ public:
     worker_exit exit_info() const noexcept {
         std::lock_guard<std::mutex> lock(mu_);
         worker_exit e;
-        if (!reaped_) return e;
+        if (!reaped_ || lost_) return e;
         if (WIFEXITED(wait_status_)) e.exit_code = WEXITSTATUS(wait_status_);
         if (WIFSIGNALED(wait_status_)) e.signal = WTERMSIG(wait_status_);
         return e;
@@ -689,29 +689,17 @@ private:
     void pump_locked() noexcept {
         std::uint64_t expirations = 0;
         if (timer_ >= 0) (void)!::read(timer_, &expirations, sizeof expirations);
-        while (sock_ >= 0 && !eof_) {
-            ssize_t n = in_.receive(sock_, MSG_DONTWAIT);
-            if (n < 0 && errno == EAGAIN) break;
-            if (n <= 0) {
-                eof_ = true;
-                closed_ = true;  // no more calls will come
-                eof_at_ = std::chrono::steady_clock::now();
-                ::epoll_ctl(epoll_, EPOLL_CTL_DEL, sock_, nullptr);
-                news_ = true;
-                break;
-            }
-            heard_at_ = std::chrono::steady_clock::now();
-            read_packet_locked();
-            in_.clear();
-        }
+        drain_locked();
         const auto now = std::chrono::steady_clock::now();
         if (!reaped_ && pid_ > 0) {
             const pid_t w = ::waitpid(pid_, &wait_status_, WNOHANG);
             if (w < 0 && errno == ECHILD) {
                 // SIGCHLD ignored (or reaped by another): the kernel reaped it.
-                wait_status_ = done_ ? 0 : 0xff00;  // exited 255: "before its result"
+                lost_ = true;  // how it ended is unknown: its result says, if it came
             }
             if (w == pid_ || (w < 0 && errno == ECHILD)) {
+                // What it sent after the drain above and before it died.
+                drain_locked();
                 reaped_ = true;
                 closed_ = true;
                 // A helper the worker forked may still hold its end.
@@ -730,6 +718,24 @@ private:
             }
         }
         rearm_locked();
+    }
+    // Reads every packet waiting on the socket.
+    void drain_locked() noexcept {
+        while (sock_ >= 0 && !eof_) {
+            ssize_t n = in_.receive(sock_, MSG_DONTWAIT);
+            if (n < 0 && errno == EAGAIN) break;
+            if (n <= 0) {
+                eof_ = true;
+                closed_ = true;  // no more calls will come
+                eof_at_ = std::chrono::steady_clock::now();
+                ::epoll_ctl(epoll_, EPOLL_CTL_DEL, sock_, nullptr);
+                news_ = true;
+                break;
+            }
+            heard_at_ = std::chrono::steady_clock::now();
+            read_packet_locked();
+            in_.clear();
+        }
     }
     void read_packet_locked() noexcept {
         switch (in_.kind()) {
@@ -840,6 +846,7 @@ private:
     bool done_ = false;
     bool reaped_ = false;
     bool kill_sent_ = false;
+    bool lost_ = false;  // reaped by the kernel, wait status unknown
     failure killed_for_ = failure::none;
     int done_code_ = PAM_SYSTEM_ERR;
     failure done_failure_ = failure::none;
