@@ -569,8 +569,8 @@ private:
             s->tx = std::make_unique<pam::process_transaction>(opt_.service, s->username, body, ao,
                                                                so, po);
         } else {
-            s->tx = std::make_unique<pam::async_transaction>(opt_.service, s->username, body, ao,
-                                                             so);
+            s->tx =
+                std::make_unique<pam::async_transaction>(opt_.service, s->username, body, ao, so);
         }
         c.s = std::move(s);
         // A transaction that could not start (no descriptor, no thread) has

@@ -858,7 +858,8 @@ private:
     }
 
     async_channel channel_;
-    detail::async_ref core_;  // the transaction's own hold on the channel, whatever channel_ becomes
+    detail::async_ref
+        core_;  // the transaction's own hold on the channel, whatever channel_ becomes
     std::atomic<bool> done_{false};
     std::unique_ptr<detail::async_work> work_;
     status failed_;

@@ -222,9 +222,9 @@ inline std::int64_t to_wire_time(std::chrono::steady_clock::time_point t) noexce
 }
 inline std::chrono::steady_clock::time_point from_wire_time(std::int64_t ns) noexcept {
     if (ns == INT64_MAX) return std::chrono::steady_clock::time_point::max();
-    return std::chrono::steady_clock::time_point(std::chrono::duration_cast<
-                                                 std::chrono::steady_clock::duration>(
-        std::chrono::nanoseconds(ns)));
+    return std::chrono::steady_clock::time_point(
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            std::chrono::nanoseconds(ns)));
 }
 // Milliseconds from now until `t` for poll(2): -1 for never, 0 when past.
 inline int poll_wait(std::chrono::steady_clock::time_point t) noexcept {
@@ -502,7 +502,8 @@ public:
             const auto until = wait_for->count() < 0
                                    ? std::chrono::steady_clock::time_point::max()
                                    : deadline_after(std::chrono::steady_clock::now(), *wait_for);
-            while (!has_call_locked() && !over_locked() && std::chrono::steady_clock::now() < until) {
+            while (!has_call_locked() && !over_locked() &&
+                   std::chrono::steady_clock::now() < until) {
                 lock.unlock();
                 pollfd p{epoll_, POLLIN, 0};
                 (void)::poll(&p, 1, poll_wait(until));
@@ -873,7 +874,7 @@ inline void prepare_worker(int sock, pid_t owner) noexcept {
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     if (sock != 3 && ::dup2(sock, 3) != 3) ::_exit(127);  // LCOV_EXCL_LINE
-    ::fcntl(3, F_SETFD, FD_CLOEXEC);  // not into a program a module runs
+    ::fcntl(3, F_SETFD, FD_CLOEXEC);                      // not into a program a module runs
     if (sock < 3) {
         // LCOV_EXCL_START: an owner that closed 0, 1 or 2 before the fork
         int null = ::open("/dev/null", O_RDWR);
@@ -997,13 +998,13 @@ public:
     }
 
     // Thread-safe. How the worker ended (see worker_exit).
-    worker_exit exit_info() const noexcept { return pid_ > 0 ? link()->exit_info() : worker_exit(); }
+    worker_exit exit_info() const noexcept {
+        return pid_ > 0 ? link()->exit_info() : worker_exit();
+    }
     // The worker's process id (-1 when none started).
     pid_t pid() const noexcept { return pid_; }
     // PAM_USER as the body left it, once finished() (empty before, or if unset).
-    std::string pam_user() const override {
-        return pid_ > 0 ? link()->pam_user() : std::string();
-    }
+    std::string pam_user() const override { return pid_ > 0 ? link()->pam_user() : std::string(); }
 
     // Thread-safe. True once the body waits in worker::await_session() and no
     // request has been sent.

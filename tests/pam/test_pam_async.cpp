@@ -900,7 +900,8 @@ TEST_CASE("async_transaction: the channel moved out still answers; finished() st
     CHECK(std::chrono::steady_clock::now() - start < patience);  // the destructor did not hang
 }
 
-TEST_CASE("async_transaction: the channel moved out mid-prompt; destroying the transaction cancels it") {
+TEST_CASE(
+    "async_transaction: the channel moved out mid-prompt; destroying the transaction cancels it") {
     auto start = std::chrono::steady_clock::now();
     std::optional<pam::async_channel> moved;
     {
@@ -913,7 +914,8 @@ TEST_CASE("async_transaction: the channel moved out mid-prompt; destroying the t
     CHECK(std::chrono::steady_clock::now() - start < patience);
 }
 
-TEST_CASE("async_transaction: close() while the body runs fails its calls; finished() waits for it") {
+TEST_CASE(
+    "async_transaction: close() while the body runs fails its calls; finished() waits for it") {
     std::atomic<bool> body_returned{false};
     pam::async_transaction tx(
         "matrix", "alice",

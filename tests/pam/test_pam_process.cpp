@@ -140,8 +140,8 @@ TEST_CASE("process_transaction: the right password authenticates and passes acct
 }
 
 TEST_CASE("process_transaction: the wrong password is PAM_AUTH_ERR") {
-    pam::process_transaction tx("matrix", "alice", authenticate_then_account, {},
-                                test_services(), quick());
+    pam::process_transaction tx("matrix", "alice", authenticate_then_account, {}, test_services(),
+                                quick());
     pam::status s = answer_all(tx, "wrong");
     CHECK(s.code() == PAM_AUTH_ERR);
     CHECK(s.conversation_failure() == pam::failure::none);
@@ -171,8 +171,8 @@ TEST_CASE("process_transaction: every message of a call reaches the owner with i
 }
 
 TEST_CASE("process_transaction: the owner refusing a call fails it in the worker") {
-    pam::process_transaction tx("matrix", "alice", authenticate_then_account, {},
-                                test_services(), quick());
+    pam::process_transaction tx("matrix", "alice", authenticate_then_account, {}, test_services(),
+                                quick());
     std::optional<pam::pending_call> call = tx.channel().wait(patience);
     REQUIRE(call);
     call->refuse(pam::failure::refused);
@@ -183,8 +183,8 @@ TEST_CASE("process_transaction: the owner refusing a call fails it in the worker
 }
 
 TEST_CASE("process_transaction: cancel mid-prompt ends the transaction with cancelled") {
-    pam::process_transaction tx("matrix", "alice", authenticate_then_account, {},
-                                test_services(), quick());
+    pam::process_transaction tx("matrix", "alice", authenticate_then_account, {}, test_services(),
+                                quick());
     REQUIRE(tx.channel().wait(patience));
     tx.channel().cancel();
     CHECK(tx.channel().cancelled());
@@ -198,8 +198,8 @@ TEST_CASE("process_transaction: cancel mid-prompt ends the transaction with canc
 TEST_CASE("process_transaction: an unanswered prompt times out in the worker") {
     pam::async_options o;
     o.answer_timeout = 50ms;
-    pam::process_transaction tx("matrix", "alice", authenticate_then_account, o,
-                                test_services(), quick());
+    pam::process_transaction tx("matrix", "alice", authenticate_then_account, o, test_services(),
+                                quick());
     REQUIRE(tx.channel().wait(patience));
     pam::status s = tx.result();
     CHECK(s.conversation_failure() == pam::failure::timed_out);
@@ -209,8 +209,8 @@ TEST_CASE("process_transaction: an unanswered prompt times out in the worker") {
 TEST_CASE("process_transaction: an answer after the call timed out is refused and wiped") {
     pam::async_options o;
     o.answer_timeout = 50ms;
-    pam::process_transaction tx("matrix", "alice", authenticate_then_account, o,
-                                test_services(), quick());
+    pam::process_transaction tx("matrix", "alice", authenticate_then_account, o, test_services(),
+                                quick());
     std::optional<pam::pending_call> call = tx.channel().wait(patience);
     REQUIRE(call);
     std::this_thread::sleep_for(100ms);
@@ -221,8 +221,8 @@ TEST_CASE("process_transaction: an answer after the call timed out is refused an
 }
 
 TEST_CASE("process_transaction: a deadline set while the worker waits ends the call") {
-    pam::process_transaction tx("matrix", "alice", authenticate_then_account, {},
-                                test_services(), quick());
+    pam::process_transaction tx("matrix", "alice", authenticate_then_account, {}, test_services(),
+                                quick());
     REQUIRE(tx.channel().wait(patience));
     tx.channel().set_deadline(std::chrono::steady_clock::now() + 30ms);
     pam::status s = tx.result();
@@ -231,8 +231,8 @@ TEST_CASE("process_transaction: a deadline set while the worker waits ends the c
 }
 
 TEST_CASE("process_transaction: close() mid-prompt fails the call; finished() waits for the body") {
-    pam::process_transaction tx("matrix", "alice", authenticate_then_account, {},
-                                test_services(), quick());
+    pam::process_transaction tx("matrix", "alice", authenticate_then_account, {}, test_services(),
+                                quick());
     REQUIRE(tx.channel().wait(patience));
     tx.channel().close();
     CHECK(tx.channel().closed());
@@ -242,8 +242,8 @@ TEST_CASE("process_transaction: close() mid-prompt fails the call; finished() wa
 }
 
 TEST_CASE("process_transaction: the channel moved out still answers; the transaction still ends") {
-    pam::process_transaction tx("matrix", "alice", authenticate_then_account, {},
-                                test_services(), quick());
+    pam::process_transaction tx("matrix", "alice", authenticate_then_account, {}, test_services(),
+                                quick());
     pam::async_channel moved = std::move(tx.channel());
     CHECK_FALSE(tx.finished());  // the transaction keeps its own hold
     CHECK(tx.channel().fd() == -1);
@@ -255,8 +255,8 @@ TEST_CASE("process_transaction: the channel moved out still answers; the transac
 }
 
 TEST_CASE("process_transaction: the descriptor turns readable when the worker ends") {
-    pam::process_transaction tx("permit", "alice", authenticate_then_account, {},
-                                test_services(), quick());
+    pam::process_transaction tx("permit", "alice", authenticate_then_account, {}, test_services(),
+                                quick());
     ::pollfd p{tx.channel().fd(), POLLIN, 0};
     const auto start = std::chrono::steady_clock::now();
     while (!tx.finished() && std::chrono::steady_clock::now() - start < patience) {
@@ -363,8 +363,8 @@ TEST_CASE("process_transaction: a module silent past the silence limit is killed
 TEST_CASE("process_transaction: the silence limit does not run while the owner owes an answer") {
     pam::process_options o = quick();
     o.silence_limit = 1500ms;  // room for pam_start under valgrind
-    pam::process_transaction tx("matrix", "alice", authenticate_then_account, {},
-                                test_services(), o);
+    pam::process_transaction tx("matrix", "alice", authenticate_then_account, {}, test_services(),
+                                o);
     std::optional<pam::pending_call> call = tx.channel().wait(patience);
     REQUIRE(call);
     std::this_thread::sleep_for(2s);  // the owner is slow: not the worker's silence
@@ -435,8 +435,7 @@ TEST_CASE("process_transaction: the body's exception is handler_threw") {
 TEST_CASE("process_transaction: pam_start failed to start, and that is the result") {
     pam::start_options nowhere;
     nowhere.confdir = "/nonexistent/handoff";
-    pam::process_transaction tx("matrix", "alice", authenticate_then_account, {}, nowhere,
-                                quick());
+    pam::process_transaction tx("matrix", "alice", authenticate_then_account, {}, nowhere, quick());
     pam::status s = tx.result();
     CHECK_FALSE(s.ok());
     CHECK(tx.exit_info().exit_code == 0);
@@ -486,8 +485,7 @@ TEST_CASE("process_transaction: a body awaiting its session ends when the owner 
         [](pam::transaction& t, pam::worker& w) {
             pam::status s = t.authenticate();
             if (!s) return s;
-            return w.await_session() ? pam::status()
-                                     : pam::status(PAM_ABORT, "no session request");
+            return w.await_session() ? pam::status() : pam::status(PAM_ABORT, "no session request");
         },
         {}, test_services(), quick());
     const auto start = std::chrono::steady_clock::now();
@@ -508,8 +506,8 @@ TEST_CASE("process_transaction: two at once, answered from one poll loop, neithe
     {
         pam::process_transaction a("matrix", "alice", authenticate_then_account, {},
                                    test_services(), quick());
-        pam::process_transaction b("matrix", "bob", authenticate_then_account, {},
-                                   test_services(), quick());
+        pam::process_transaction b("matrix", "bob", authenticate_then_account, {}, test_services(),
+                                   quick());
         const auto start = std::chrono::steady_clock::now();
         while ((!a.finished() || !b.finished()) &&
                std::chrono::steady_clock::now() - start < patience) {
@@ -534,7 +532,8 @@ TEST_CASE("process_transaction: two at once, answered from one poll loop, neithe
 }
 
 TEST_CASE("process_transaction: an owner ignoring SIGCHLD still sees its worker end") {
-    struct sigaction ignore {}, old {};
+    struct sigaction ignore {
+    }, old{};
     ignore.sa_handler = SIG_IGN;
     sigemptyset(&ignore.sa_mask);
     REQUIRE(::sigaction(SIGCHLD, &ignore, &old) == 0);
@@ -591,9 +590,8 @@ TEST_CASE("process_transaction: with other threads holding malloc and stdio, for
         pam::process_transaction tx("permit", "alice", authenticate_then_account, {},
                                     test_services(), quick());
         pam::status s = tx.result();
-        if (s.code() == PAM_SYSTEM_ERR && tx.channel().error() == EDEADLK &&
-            tx.pid() == -1 && std::strstr(s.message(), "other threads") != nullptr &&
-            tx.finished()) {
+        if (s.code() == PAM_SYSTEM_ERR && tx.channel().error() == EDEADLK && tx.pid() == -1 &&
+            std::strstr(s.message(), "other threads") != nullptr && tx.finished()) {
             ++refused;
         }
     }
