@@ -110,9 +110,9 @@ enum class wire_kind : unsigned char {
 // before it is freed: answers cross the socket once and leave no copy.
 class wire {
 public:
-    static constexpr std::size_t capacity = 64 * 1024;
+    static constexpr std::size_t capacity = std::size_t{64} * 1024;
 
-    wire() noexcept : data_(static_cast<unsigned char*>(std::malloc(capacity))) {}
+    wire() noexcept : data_(static_cast<char*>(std::malloc(capacity))) {}
     wire(const wire&) = delete;
     wire& operator=(const wire&) = delete;
     ~wire() {
@@ -143,7 +143,7 @@ public:
     // Sends the packet; false when it could not go whole (peer gone, full).
     bool send(int fd, int flags = 0) noexcept {
         if (bad_ || data_ == nullptr) return false;
-        ssize_t n;
+        ssize_t n = 0;
         do {
             n = ::send(fd, data_, size_, flags | MSG_NOSIGNAL);
         } while (n < 0 && errno == EINTR);
@@ -154,7 +154,7 @@ public:
     ssize_t receive(int fd, int flags = 0) noexcept {
         clear();
         if (data_ == nullptr) return -1;
-        ssize_t n;
+        ssize_t n = 0;
         do {
             n = ::recv(fd, data_, capacity, flags);
         } while (n < 0 && errno == EINTR);
@@ -184,7 +184,7 @@ public:
             bad_ = true;
             return {};
         }
-        std::string_view t(reinterpret_cast<const char*>(data_ + pos_), n);
+        std::string_view t(data_ + pos_, n);
         pos_ += n;
         return t;
     }
@@ -209,7 +209,7 @@ private:
         pos_ += n;
     }
 
-    unsigned char* data_;
+    char* data_;
     std::size_t used_ = 0;  // bytes that held data since the last wipe
     std::size_t size_ = 0;
     std::size_t pos_ = 0;
@@ -709,10 +709,9 @@ private:
                 news_ = true;
             } else if (cancel_at_ && now >= *cancel_at_ + grace_) {
                 kill_locked(failure::cancelled);
-            } else if (deadline_ != std::chrono::steady_clock::time_point::max() &&
-                       now >= deadline_ + grace_) {
-                kill_locked(failure::timed_out);
-            } else if (silent_since_locked() <= now) {
+            } else if ((deadline_ != std::chrono::steady_clock::time_point::max() &&
+                        now >= deadline_ + grace_) ||
+                       silent_since_locked() <= now) {
                 kill_locked(failure::timed_out);
             } else if (eof_ && now >= eof_at_ + grace_) {
                 kill_locked(failure::none);  // it closed its socket but lives on
@@ -1018,6 +1017,7 @@ public:
 
 private:
     detail::process_link* link() const noexcept {
+        // NOLINTNEXTLINE(cppcoreguidelines-pro-type-static-cast-downcast): made here, always one
         return static_cast<detail::process_link*>(core_.get());
     }
     void fail(int code, int error, const char* text) noexcept {

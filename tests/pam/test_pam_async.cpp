@@ -941,7 +941,7 @@ TEST_CASE("async_transaction: destroying it from inside its body aborts with a m
     pid_t child = ::fork();
     REQUIRE(child >= 0);
     if (child == 0) {
-        std::signal(SIGABRT, SIG_DFL);  // not doctest's handler: the parent reads the signal
+        (void)std::signal(SIGABRT, SIG_DFL);  // not doctest's handler: the parent reads the signal
         void* storage = ::operator new(sizeof(pam::async_transaction));
         auto* where = static_cast<pam::async_transaction*>(storage);
         auto* tx = new (storage) pam::async_transaction(
@@ -967,6 +967,7 @@ TEST_CASE("async_transaction: destroying it from inside its body aborts with a m
 // worker processes is clean: test_pam_process.
 TEST_CASE("async_transaction: concurrent authentications meet libpam's audit call") {
     std::vector<std::unique_ptr<pam::async_transaction>> txs;
+    txs.reserve(8);
     for (int i = 0; i < 8; ++i) {
         txs.push_back(std::make_unique<pam::async_transaction>(
             "deny", "alice", [](pam::transaction& t) { return t.authenticate(); },

@@ -78,7 +78,7 @@ std::set<int> open_fds() {
     DIR* d = ::opendir("/proc/self/fd");
     if (d == nullptr) return fds;
     while (const dirent* e = ::readdir(d)) {
-        if (e->d_name[0] != '.') fds.insert(std::atoi(e->d_name));
+        if (e->d_name[0] != '.') fds.insert(static_cast<int>(std::strtol(e->d_name, nullptr, 10)));
     }
     fds.erase(::dirfd(d));
     ::closedir(d);
@@ -556,6 +556,7 @@ TEST_CASE("process_transaction: an owner ignoring SIGCHLD still sees its worker 
 // ThreadSanitizer build without suppressions.
 TEST_CASE("process_transaction: concurrent authentications in workers, libpam's audit call alone") {
     std::vector<std::unique_ptr<pam::process_transaction>> txs;
+    txs.reserve(8);
     for (int i = 0; i < 8; ++i) {
         txs.push_back(std::make_unique<pam::process_transaction>(
             "deny", "alice", [](pam::transaction& t) { return t.authenticate(); },
@@ -580,13 +581,13 @@ TEST_CASE("process_transaction: with other threads holding malloc and stdio, for
     busy.emplace_back([&] {
         while (!stop.load(std::memory_order_relaxed)) {
             std::fputs("held\n", sink);
-            std::fflush(sink);
+            (void)std::fflush(sink);
         }
     });
     const char* count = std::getenv("HANDOFF_FORK_TRIES");
-    const int tries = count != nullptr ? std::atoi(count) : 5000;
-    int refused = 0;
-    for (int i = 0; i < tries; ++i) {
+    const long tries = count != nullptr ? std::strtol(count, nullptr, 10) : 5000;
+    long refused = 0;
+    for (long i = 0; i < tries; ++i) {
         pam::process_transaction tx("permit", "alice", authenticate_then_account, {},
                                     test_services(), quick());
         pam::status s = tx.result();
@@ -597,7 +598,7 @@ TEST_CASE("process_transaction: with other threads holding malloc and stdio, for
     }
     stop = true;
     for (std::thread& t : busy) t.join();
-    std::fclose(sink);
+    (void)std::fclose(sink);
     CHECK(refused == tries);
     CHECK_FALSE(has_children());
 }
