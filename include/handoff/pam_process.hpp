@@ -235,10 +235,10 @@ inline int poll_wait(std::chrono::steady_clock::time_point t) noexcept {
     return left > INT32_MAX ? INT32_MAX : static_cast<int>(left);
 }
 
-// The number of threads of this process, or -1 when /proc cannot say.
+// The number of threads of this process, or -errno when /proc cannot say.
 inline int thread_count() noexcept {
     DIR* d = ::opendir("/proc/self/task");
-    if (d == nullptr) return -1;
+    if (d == nullptr) return -errno;
     int n = 0;
     while (const dirent* e = ::readdir(d)) {
         if (e->d_name[0] != '.') ++n;
@@ -938,7 +938,12 @@ public:
             fail(PAM_BUF_ERR, ENOMEM, ::pam_strerror(nullptr, PAM_BUF_ERR));
             return;
         }
-        if (detail::thread_count() != 1) {
+        if (const int threads = detail::thread_count(); threads < 0) {
+            fail(PAM_SYSTEM_ERR, -threads,
+                 "process_transaction refuses to fork: /proc/self/task cannot say if the "
+                 "process has other threads");
+            return;
+        } else if (threads != 1) {
             fail(PAM_SYSTEM_ERR, EDEADLK,
                  "process_transaction refuses to fork: the process has other threads");
             return;

@@ -551,6 +551,101 @@ TEST_CASE("process_transaction: an owner ignoring SIGCHLD still sees its worker 
     ::sigaction(SIGCHLD, &old, nullptr);
 }
 
+TEST_CASE("process_transaction: a worker that closes its socket and lives on is killed") {
+    pam::process_transaction tx(
+        "permit", "alice",
+        [](pam::transaction&) -> pam::status {
+            ::close(3);  // the socket: the owner reads end of file
+            for (;;) ::pause();
+        },
+        {}, test_services(), quick(100ms));
+    CHECK(run_out(tx) < 5s);
+    pam::status s = tx.result();
+    CHECK(s.conversation_failure() == pam::failure::worker_died);
+    CHECK(tx.exit_info().signal == SIGKILL);
+}
+
+TEST_CASE("process_transaction: after cancel, a later call in the worker fails at once") {
+    pam::process_transaction tx(
+        "matrix", "alice",
+        [](pam::transaction& t) {
+            (void)t.authenticate();   // cancelled mid-prompt
+            return t.authenticate();  // refused before it is sent
+        },
+        {}, test_services(), quick());
+    REQUIRE(tx.channel().wait(patience));
+    tx.channel().cancel();
+    pam::status s = tx.result();
+    CHECK(s.conversation_failure() == pam::failure::cancelled);
+}
+
+TEST_CASE("process_transaction: the channel's handler refuses: the PAM end lives in the worker") {
+    pam::process_transaction tx("permit", "alice", authenticate_then_account, {}, test_services(),
+                                quick());
+    pam::conversation<pam::async_handler> conv(tx.channel().handler());
+    ::pam_message m{PAM_PROMPT_ECHO_OFF, "Password: "};
+    const ::pam_message* msgs[1] = {&m};
+    ::pam_response* resp = nullptr;
+    ::pam_conv c = conv.c_conv();
+    CHECK(c.conv(1, msgs, &resp, c.appdata_ptr) == PAM_CONV_ERR);
+    CHECK(resp == nullptr);
+    CHECK(conv.last_failure() == pam::failure::refused);
+    CHECK(tx.result().ok());
+}
+
+TEST_CASE("process_transaction: out of descriptors, it says so and starts nothing") {
+    ::rlimit old{};
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &old) == 0);
+    const int first_free = ::dup(0);
+    REQUIRE(first_free >= 0);
+    ::close(first_free);
+    // Room for nothing (/proc unreadable), one (no socketpair), two (no epoll).
+    for (int room : {0, 1, 2}) {
+        ::rlimit tight = old;
+        tight.rlim_cur = static_cast<::rlim_t>(first_free + room);
+        REQUIRE(::setrlimit(RLIMIT_NOFILE, &tight) == 0);
+        pam::process_transaction tx("permit", "alice", authenticate_then_account, {},
+                                    test_services(), quick());
+        REQUIRE(::setrlimit(RLIMIT_NOFILE, &old) == 0);
+        CHECK(tx.pid() == -1);
+        CHECK(tx.finished());
+        CHECK(tx.channel().error() == EMFILE);
+        CHECK_FALSE(tx.channel().valid());
+        CHECK(tx.result().code() == PAM_SYSTEM_ERR);
+    }
+    CHECK_FALSE(has_children());
+}
+
+TEST_CASE("process_transaction: an owner that dies takes its worker with it") {
+    int report[2];
+    REQUIRE(::pipe(report) == 0);
+    const pid_t owner = ::fork();
+    REQUIRE(owner >= 0);
+    if (owner == 0) {
+        // The owner: starts a worker that hangs, tells its pid, and dies.
+        auto* tx = new pam::process_transaction(
+            "oddball_hang", "alice", [](pam::transaction& t) { return t.authenticate(); }, {},
+            test_services(), quick());
+        const pid_t worker = tx->pid();
+        (void)!::write(report[1], &worker, sizeof worker);
+        flush_coverage();
+        ::_exit(0);
+    }
+    ::close(report[1]);
+    pid_t worker = -1;
+    REQUIRE(::read(report[0], &worker, sizeof worker) == static_cast<ssize_t>(sizeof worker));
+    ::close(report[0]);
+    int st = 0;
+    REQUIRE(::waitpid(owner, &st, 0) == owner);
+    REQUIRE(worker > 0);
+    // The worker is not ours: it went to init, which reaps it once it is killed.
+    const auto start = std::chrono::steady_clock::now();
+    while (::kill(worker, 0) == 0 && std::chrono::steady_clock::now() - start < 10s) {
+        std::this_thread::sleep_for(10ms);
+    }
+    CHECK(::kill(worker, 0) == -1);
+}
+
 // The thread transport's race in libpam's audit call (test_pam_async.cpp)
 // cannot happen here: each worker is a single-threaded process. Run by the
 // ThreadSanitizer build without suppressions.
@@ -592,7 +687,9 @@ TEST_CASE("process_transaction: with other threads holding malloc and stdio, for
                                     test_services(), quick());
         pam::status s = tx.result();
         if (s.code() == PAM_SYSTEM_ERR && tx.channel().error() == EDEADLK && tx.pid() == -1 &&
-            std::strstr(s.message(), "other threads") != nullptr && tx.finished()) {
+            std::strstr(s.message(), "other threads") != nullptr && tx.finished() &&
+            tx.exit_info().signal == 0 && tx.pam_user().empty() && !tx.awaiting_session() &&
+            !tx.start_session({})) {
             ++refused;
         }
     }
