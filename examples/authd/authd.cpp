@@ -123,14 +123,15 @@ std::size_t heap_in_use() {
 }
 #endif
 
-// User and system time of every thread so far.
+// User and system time of every thread so far, and of every worker process reaped.
 long long cpu_time_us() {
-    rusage ru{};
+    rusage ru{}, workers{};
     ::getrusage(RUSAGE_SELF, &ru);
+    ::getrusage(RUSAGE_CHILDREN, &workers);
     auto us = [](const timeval& t) {
         return static_cast<long long>(t.tv_sec) * 1000000 + t.tv_usec;
     };
-    return us(ru.ru_utime) + us(ru.ru_stime);
+    return us(ru.ru_utime) + us(ru.ru_stime) + us(workers.ru_utime) + us(workers.ru_stime);
 }
 
 long status_field(const char* name) {
