@@ -628,7 +628,9 @@ public:
     }
     status outcome() const noexcept {
         std::lock_guard<std::mutex> lock(mu_);
-        if (done_ && (lost_ || (WIFEXITED(wait_status_) && WEXITSTATUS(wait_status_) == 0))) {
+        // Its result came after pam_end: what happens to it later (a slow
+        // exit killed after a grace period, valgrind's exit code) changes nothing.
+        if (done_) {
             return status(done_code_, ::pam_strerror(nullptr, done_code_), done_failure_);
         }
         if (killed_for_ == failure::cancelled) {
@@ -781,7 +783,8 @@ private:
     // When the worker has been silent too long (max: never, or it waits on us).
     std::chrono::steady_clock::time_point silent_since_locked() const noexcept {
         using clock = std::chrono::steady_clock;
-        if (silence_.count() < 0 || has_call_locked() || (ready_ && !session_sent_) || eof_)
+        if (silence_.count() < 0 || has_call_locked() || (ready_ && !session_sent_) || eof_ ||
+            done_)
             return clock::time_point::max();
         return deadline_after(heard_at_, silence_);
     }
