@@ -142,7 +142,9 @@ public:
 
     // Sends the packet; false when it could not go whole (peer gone, full).
     bool send(int fd, int flags = 0) noexcept {
+        // LCOV_EXCL_START: a packet too big, or no buffer (out of memory)
         if (bad_ || data_ == nullptr) return false;
+        // LCOV_EXCL_STOP
         ssize_t n = 0;
         do {
             n = ::send(fd, data_, size_, flags | MSG_NOSIGNAL);
@@ -153,7 +155,7 @@ public:
     // (errno; EAGAIN when nothing waits on a non-blocking call).
     ssize_t receive(int fd, int flags = 0) noexcept {
         clear();
-        if (data_ == nullptr) return -1;
+        if (data_ == nullptr) return -1;  // LCOV_EXCL_LINE: no buffer (out of memory)
         ssize_t n = 0;
         do {
             n = ::recv(fd, data_, capacity, flags);
@@ -180,10 +182,12 @@ public:
     }
     std::string_view get_text() noexcept {
         std::uint32_t n = get_u32();
+        // LCOV_EXCL_START: packets come from this header only
         if (bad_ || n > size_ - pos_) {
             bad_ = true;
             return {};
         }
+        // LCOV_EXCL_STOP
         std::string_view t(data_ + pos_, n);
         pos_ += n;
         return t;
@@ -191,20 +195,24 @@ public:
 
 private:
     void put(const void* p, std::size_t n) noexcept {
+        // LCOV_EXCL_START: a packet over 64 KiB, or no buffer
         if (bad_ || data_ == nullptr || n > capacity - size_) {
             bad_ = true;
             return;
         }
+        // LCOV_EXCL_STOP
         if (n == 0) return;  // an empty text's data() may be NULL
         std::memcpy(data_ + size_, p, n);
         size_ += n;
         used_ = size_;
     }
     void get(void* p, std::size_t n) noexcept {
+        // LCOV_EXCL_START: packets come from this header only
         if (bad_ || n > size_ - pos_) {
             bad_ = true;
             return;
         }
+        // LCOV_EXCL_STOP
         std::memcpy(p, data_ + pos_, n);
         pos_ += n;
     }
@@ -268,11 +276,15 @@ public:
             out_.put_u32(static_cast<std::uint32_t>(m.kind()));
             out_.put_text(m.kind() == style::binary_prompt ? std::string_view() : m.text());
         }
-        if (out_.bad()) return refuse_all(out, failure::out_of_memory);  // no room for it
+        // LCOV_EXCL_START: a call over 64 KiB: no module sends one
+        if (out_.bad()) return refuse_all(out, failure::out_of_memory);
+        // LCOV_EXCL_STOP
+        // LCOV_EXCL_START: the owner died: its death signal races this
         if (!out_.send(sock_)) {
             eof_ = true;  // the owner is gone
             return refuse_all(out, failure::input_closed);
         }
+        // LCOV_EXCL_STOP
         out_.clear();
         const auto give_up = deadline_after(std::chrono::steady_clock::now(), timeout_);
         for (;;) {
@@ -281,13 +293,15 @@ public:
                 withdraw(seq);
                 return refuse_all(out, failure::timed_out);
             }
+            // LCOV_EXCL_START: the owner died: its death signal races this
             if (!receive()) return refuse_all(out, failure::input_closed);
+            // LCOV_EXCL_STOP
             if (in_kind_ == wire_kind::answer) {
                 if (in_.get_u32() == seq && in_.get_u32() == batch.size()) {
                     take_answer(out);
                     return;
                 }
-                in_.clear();  // an answer to a call that is over: dropped, wiped
+                in_.clear();  // LCOV_EXCL_LINE: an answer racing the worker's own timeout
                 continue;
             }
             if (failure ended = end_reason(); ended != failure::none) return refuse_all(out, ended);
@@ -297,12 +311,18 @@ public:
     std::optional<session_request> await_session() {
         if (!session_ && end_reason() == failure::none) {
             out_.start(wire_kind::ready);
+            // LCOV_EXCL_START: the owner died: its death signal races this
             if (!out_.send(sock_)) eof_ = true;
+            // LCOV_EXCL_STOP
         }
         while (!session_ && end_reason() == failure::none) {
+            // LCOV_EXCL_START: the deadline passing while the body awaits
             if (!wait_readable(deadline_)) break;
-            if (!receive()) break;
+            // LCOV_EXCL_STOP
+            if (!receive()) break;  // LCOV_EXCL_LINE: the owner died: its death signal races this
+            // LCOV_EXCL_START: an answer racing the worker's own timeout
             if (in_kind_ == wire_kind::answer) in_.clear();
+            // LCOV_EXCL_STOP
         }
         return std::exchange(session_, std::nullopt);
     }
@@ -369,7 +389,9 @@ private:
             r.command.emplace_back(in_.get_text());
         for (std::uint32_t n = in_.get_u32(); n > 0 && !in_.bad(); --n)
             r.environment.emplace_back(in_.get_text());
+        // LCOV_EXCL_START: packets come from this header's owner side only
         if (!in_.bad()) session_ = std::move(r);
+        // LCOV_EXCL_STOP
     }
     // Each reply is copied once into C memory for libpam; in_ is wiped.
     void take_answer(reply_batch& out) noexcept {
@@ -377,14 +399,18 @@ private:
             const unsigned char kind = in_.get_u8();
             const auto why = static_cast<failure>(in_.get_u8());
             const std::string_view text = in_.get_text();
+            // LCOV_EXCL_START: packets come from this header's owner side only
             if (in_.bad()) break;
+            // LCOV_EXCL_STOP
             if (kind == 1) {
                 out[i] = reply::answer(text);
             } else if (kind == 2) {
                 out[i] = reply::refuse(why);
             }
         }
+        // LCOV_EXCL_START: packets come from this header's owner side only
         if (in_.bad()) refuse_all(out, failure::bad_reply);
+        // LCOV_EXCL_STOP
         in_.clear();
     }
 
@@ -459,7 +485,7 @@ public:
     // result, 0 on success.
     int open(int& worker_sock) noexcept {
         int sv[2];
-        if (!in_.usable()) return error_ = ENOMEM;
+        if (!in_.usable()) return error_ = ENOMEM;  // LCOV_EXCL_LINE: out of memory
         if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return error_ = errno;
         sock_ = sv[0];
         worker_sock = sv[1];
@@ -862,7 +888,7 @@ private:
 // 0, 1, 2.
 inline void prepare_worker(int sock, pid_t owner) noexcept {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != owner) ::_exit(127);  // the owner died before prctl
+    if (::getppid() != owner) ::_exit(127);  // LCOV_EXCL_LINE: the owner died before prctl
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
@@ -937,10 +963,12 @@ public:
                           std::is_invocable_r_v<status, Body&, transaction&, worker&>,
                       "the body is status(pam::transaction&) or status(pam::transaction&, "
                       "pam::worker&)");
+        // LCOV_EXCL_START: out of memory
         if (!core_) {
             fail(PAM_BUF_ERR, ENOMEM, ::pam_strerror(nullptr, PAM_BUF_ERR));
             return;
         }
+        // LCOV_EXCL_STOP
         if (const int threads = detail::thread_count(); threads < 0) {
             fail(PAM_SYSTEM_ERR, -threads,
                  "process_transaction refuses to fork: /proc/self/task cannot say if the "
@@ -962,14 +990,16 @@ public:
         // every stdio buffer: empty them first, or the owner's output repeats.
         (void)std::fflush(nullptr);
         const pid_t pid = ::fork();
+        const int fork_error = errno;
         if (pid == 0) run_worker(worker_sock, owner, service, user, body, options, start, process);
         ::close(worker_sock);
+        // LCOV_EXCL_START: fork fails only out of processes or memory
         if (pid < 0) {
-            const int e = errno;
-            fail(e == EAGAIN ? PAM_BUF_ERR : PAM_SYSTEM_ERR, e,
-                 ::pam_strerror(nullptr, e == EAGAIN ? PAM_BUF_ERR : PAM_SYSTEM_ERR));
+            const int code = fork_error == EAGAIN ? PAM_BUF_ERR : PAM_SYSTEM_ERR;
+            fail(code, fork_error, ::pam_strerror(nullptr, code));
             return;
         }
+        // LCOV_EXCL_STOP
         pid_ = pid;
         link()->started(pid);
     }
@@ -981,10 +1011,12 @@ public:
     // In the worker (a body destroying its own transaction): std::abort.
     ~process_transaction() override {
         if (owner_ > 0 && ::getpid() != owner_) {
+            // LCOV_EXCL_START: in a worker that aborts, whose counters are never written
             static const char why[] =
                 "handoff: a process_transaction was destroyed from inside its own body\n";
             (void)!::write(2, why, sizeof why - 1);
             std::abort();
+            // LCOV_EXCL_STOP
         }
         if (pid_ > 0) link()->wait_reaped(true);
         if (core_) link()->close_all();
