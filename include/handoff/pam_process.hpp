@@ -301,8 +301,10 @@ public:
                     take_answer(out);
                     return;
                 }
-                in_.clear();  // LCOV_EXCL_LINE: an answer racing the worker's own timeout
+                // LCOV_EXCL_START: an answer racing the worker's own timeout
+                in_.clear();
                 continue;
+                // LCOV_EXCL_STOP
             }
             if (failure ended = end_reason(); ended != failure::none) return refuse_all(out, ended);
         }
@@ -354,7 +356,7 @@ private:
             if (rc > 0) return true;
             if (rc == 0) {
                 if (std::chrono::steady_clock::now() >= until) return false;
-                continue;  // poll's millisecond rounding woke us early
+                continue;  // LCOV_EXCL_LINE: poll's millisecond rounding woke us early
             }
             if (errno != EINTR) return false;  // LCOV_EXCL_LINE: poll on one valid descriptor
         }
@@ -368,10 +370,12 @@ private:
     // Reads one packet and applies what it says; false at the owner's end.
     // An answer is left in in_ (kind read) for the caller.
     bool receive() noexcept {
+        // LCOV_EXCL_START: the owner died: its death signal races this
         if (in_.receive(sock_) <= 0) {
             eof_ = true;
             return false;
         }
+        // LCOV_EXCL_STOP
         in_kind_ = in_.kind();
         switch (in_kind_) {
         case wire_kind::cancel: cancelled_ = true; break;
@@ -513,7 +517,7 @@ public:
     }
 
     int fd() const noexcept override { return epoll_; }
-    int error() const noexcept override { return error_; }
+    int error() const noexcept override { return error_; }  // LCOV_EXCL_LINE: unused (see fail)
 
     // No PAM end lives here: the worker's handler is in the child.
     void converse(const message_batch&, reply_batch& out) noexcept override {
@@ -700,6 +704,7 @@ private:
     std::chrono::steady_clock::time_point expiry_locked() const noexcept {
         return std::min(give_up_, deadline_);
     }
+    // LCOV_EXCL_START: only when a copy of the call cannot be allocated
     void refuse_call_locked(failure why) noexcept {
         out_.start(wire_kind::answer);
         out_.put_u32(seq_);
@@ -713,6 +718,7 @@ private:
         out_.clear();
         call_.clear();
     }
+    // LCOV_EXCL_STOP
 
     // Reads every packet waiting, reaps, kills, and re-arms the timer.
     void pump_locked() noexcept {
@@ -775,10 +781,12 @@ private:
             for (std::uint32_t i = 0; i < n; ++i) {
                 call_.messages_[i].kind_ = static_cast<style>(in_.get_u32());
                 call_.messages_[i].text_.clear();
+                // LCOV_EXCL_START: out of memory
                 if (call_.messages_[i].text_.try_append(in_.get_text()) != errc::ok) {
                     call_.size_ = i + 1;
-                    return refuse_call_locked(failure::out_of_memory);  // LCOV_EXCL_LINE
+                    return refuse_call_locked(failure::out_of_memory);
                 }
+                // LCOV_EXCL_STOP
                 call_.size_ = i + 1;
             }
             call_.id_ = next_call_id();
@@ -1084,7 +1092,7 @@ private:
             end.send_done(st, pam_user);
         }
         if (process.before_exit != nullptr) process.before_exit();
-        ::_exit(0);
+        ::_exit(0);  // LCOV_EXCL_LINE: after before_exit, which wrote the counters
     }
     template <class Body>
     static status run_body(Body& body, transaction& tx, detail::worker_end& end) noexcept {

@@ -602,7 +602,7 @@ TEST_CASE("process_transaction: out of descriptors, it says so and starts nothin
     // Room for nothing (/proc unreadable), one (no socketpair), two (no epoll).
     for (int room : {0, 1, 2}) {
         ::rlimit tight = old;
-        tight.rlim_cur = static_cast<::rlim_t>(first_free + room);
+        tight.rlim_cur = static_cast<::rlim_t>(first_free) + static_cast<::rlim_t>(room);
         REQUIRE(::setrlimit(RLIMIT_NOFILE, &tight) == 0);
         pam::process_transaction tx("permit", "alice", authenticate_then_account, {},
                                     test_services(), quick());
