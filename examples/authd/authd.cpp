@@ -5,15 +5,16 @@
 // descriptor of every PAM channel. As in greetd, there is one session under
 // configuration for the whole daemon: any connection may answer, start or
 // cancel it, and a disconnect leaves it. create_session starts a
-// pam::async_transaction (pam_authenticate, pam_acct_mgmt, pam_chauthtok for
-// an expired password, pam_setcred) on a worker thread of its own; its prompts
+// pam::process_transaction (pam_authenticate, pam_acct_mgmt, pam_chauthtok for
+// an expired password, pam_setcred) in a worker process of its own, or with
+// --isolation thread a pam::async_transaction on a thread; its prompts
 // come back through the channel and go out one auth_message at a time, as
 // greetd sends them. start_session starts nothing: it answers success and
 // records what it would have started.
 // SPDX-License-Identifier: MIT
 #include "greetd_ipc.hpp"
 
-#include <handoff/pam_async.hpp>
+#include <handoff/pam_process.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -116,6 +117,7 @@ const char usage[] =
     "usage: authd --socket PATH [--service NAME] [--confdir DIR]\n"
     "             [--sessions shared|per-connection] [--answer-timeout SECONDS]\n"
     "             [--read-timeout SECONDS] [--max-sessions N] [--max-clients N]\n"
+    "             [--isolation process|thread]\n"
     "\n"
     "An authentication daemon speaking greetd's IPC protocol (greetd-ipc(7)) on a\n"
     "UNIX socket, so greetd's greeters (agreety: GREETD_SOCK=PATH agreety) can log\n"
@@ -145,6 +147,10 @@ const char usage[] =
     "                           an error (default 16). A connection holds at most\n"
     "                           2 of them (its session and one still ending)\n"
     "  --max-clients N          connections at once; more are refused (default 64)\n"
+    "  --isolation process      each session's PAM runs in a worker process of its\n"
+    "                           own (pam::process_transaction; the default)\n"
+    "  --isolation thread       each session's PAM runs on a thread of authd\n"
+    "                           (pam::async_transaction)\n"
     "  -h, --help               this text\n"
     "\n"
     "Bad input gets an error response and the daemon stays up. A frame's payload\n"
@@ -166,6 +172,7 @@ struct options {
     long read_timeout_s = 10;
     std::size_t max_sessions = 16;
     std::size_t max_clients = 64;
+    bool process_isolation = true;
 };
 
 // The transactions one connection may hold: its session and one still ending.
@@ -252,12 +259,13 @@ std::size_t heap_in_use() {
 
 // User and system time of every thread so far.
 long long cpu_time_us() {
-    rusage ru{};
+    rusage ru{}, workers{};
     ::getrusage(RUSAGE_SELF, &ru);
+    ::getrusage(RUSAGE_CHILDREN, &workers);  // the reaped worker processes
     auto us = [](const timeval& t) {
         return static_cast<long long>(t.tv_sec) * 1000000 + t.tv_usec;
     };
-    return us(ru.ru_utime) + us(ru.ru_stime);
+    return us(ru.ru_utime) + us(ru.ru_stime) + us(workers.ru_utime) + us(workers.ru_stime);
 }
 
 long status_field(const char* name) {
@@ -338,19 +346,28 @@ pam::status authenticate_steps(pam::transaction& tx, outcome& out) {
     return st;
 }
 
-// Where a session's transaction is made: one place, so how it runs (a thread
-// here) is chosen in one place.
-std::unique_ptr<pam::async_transaction> start_transaction(const options& opt,
+// Where a session's transaction is made: one place, so how it runs (a worker
+// process or a thread, --isolation) is chosen in one place. In a worker
+// process the body's writes to `out` stay in the worker: only the status and
+// PAM_USER come back (pam_user()), so password_changed is reported in thread
+// isolation only.
+std::unique_ptr<pam::hosted_transaction> start_transaction(const options& opt,
                                                           const std::string& username,
                                                           std::shared_ptr<outcome> out) {
     pam::async_options ao;
     if (opt.answer_timeout_s > 0) ao.answer_timeout = std::chrono::seconds(opt.answer_timeout_s);
     pam::start_options so;
     so.confdir = opt.confdir;
-    return std::make_unique<pam::async_transaction>(
-        opt.service, username,
-        [out = std::move(out)](pam::transaction& tx) { return authenticate_steps(tx, *out); }, ao,
-        so);
+    auto body = [out = std::move(out)](pam::transaction& tx) {
+        return authenticate_steps(tx, *out);
+    };
+    if (opt.process_isolation) {
+        pam::process_options po;  // a module silent that long is killed
+        if (opt.answer_timeout_s > 0) po.silence_limit = ao.answer_timeout;
+        return std::make_unique<pam::process_transaction>(opt.service, username, body, ao, so,
+                                                          po);
+    }
+    return std::make_unique<pam::async_transaction>(opt.service, username, body, ao, so);
 }
 
 struct client;
@@ -364,7 +381,7 @@ struct session {
     };
     std::string username;
     std::shared_ptr<outcome> result = std::make_shared<outcome>();
-    std::unique_ptr<pam::async_transaction> tx;
+    std::unique_ptr<pam::hosted_transaction> tx;
     std::optional<pam::pending_call> call;  // the call being asked, message by message
     std::size_t next = 0;                   // the message being answered
     phase now = phase::running;
@@ -399,7 +416,7 @@ struct client {
 
 // A transaction still ending after its session went, and whose it was.
 struct ending_transaction {
-    std::unique_ptr<pam::async_transaction> tx;
+    std::unique_ptr<pam::hosted_transaction> tx;
     std::size_t owner_id = 0;
 };
 
@@ -892,6 +909,7 @@ private:
         }
         if (!s.tx->finished()) return;
         pam::status st = s.tx->result();
+        s.result->pam_user = s.tx->pam_user();  // from the worker too
         s.tx.reset();
         std::string payload;
         const char* outcome = "success";
@@ -1035,6 +1053,13 @@ int run_authd(int argc, char** argv) {
                 return 2;
             }
             o.read_timeout_s = n;
+        } else if (arg == "--isolation") {
+            std::string_view mode = value();
+            if (mode != "thread" && mode != "process") {
+                std::fprintf(stderr, "authd: --isolation takes thread or process\n");
+                return 2;
+            }
+            o.process_isolation = mode == "process";
         } else if (arg == "--max-clients") {
             if (!parse_number(value(), 1, 4096, n)) {
                 std::fprintf(stderr, "authd: --max-clients takes 1 to 4096\n");

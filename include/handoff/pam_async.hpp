@@ -35,6 +35,7 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstdint>
+#include <cstdlib>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -51,8 +52,10 @@
 namespace handoff::pam {
 
 namespace detail {
+class channel_core;
 class async_state;
-}
+class process_link;
+}  // namespace detail
 
 struct async_options {
     // Longest wait for the owner's answer to one conversation call, counted
@@ -77,6 +80,7 @@ public:
 
 private:
     friend class detail::async_state;
+    friend class detail::process_link;
     style kind_ = style::text_info;
     secret_string text_;
 };
@@ -140,6 +144,7 @@ public:
 private:
     friend class async_channel;
     friend class detail::async_state;
+    friend class detail::process_link;
 
     void take(pending_call& other) noexcept {
         id_ = other.id_;
@@ -184,6 +189,41 @@ inline std::chrono::steady_clock::time_point deadline_after(
     return now + timeout;
 }
 
+// What an async_channel fronts: the state shared with a PAM thread
+// (async_state, below) or the owner's end of a socket to a worker process
+// (process_link, pam_process.hpp). Counted: the channel and each handler hold
+// a reference; the last one frees it.
+class channel_core {
+public:
+    channel_core() noexcept = default;
+    channel_core(const channel_core&) = delete;
+    channel_core& operator=(const channel_core&) = delete;
+    virtual ~channel_core() = default;
+
+    void acquire() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+    void release() noexcept {
+        // LCOV_EXCL_BR_START: delete's check of `this` for null, which it never is
+        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+        // LCOV_EXCL_BR_STOP
+    }
+
+    virtual int fd() const noexcept = 0;
+    virtual int error() const noexcept = 0;
+    // The PAM end (async_handler): publish a call, block for its answer.
+    virtual void converse(const message_batch& batch, reply_batch& out) noexcept = 0;
+    // The owner's end (async_channel).
+    virtual std::optional<pending_call> take(
+        std::optional<std::chrono::milliseconds> wait_for) noexcept = 0;
+    virtual bool answer(pending_call& call) noexcept = 0;
+    virtual void end(bool cancel) noexcept = 0;
+    virtual bool cancelled() const noexcept = 0;
+    virtual bool closed() const noexcept = 0;
+    virtual void set_deadline(std::chrono::steady_clock::time_point when) noexcept = 0;
+
+private:
+    std::atomic<unsigned> refs_{1};
+};
+
 // What the two ends share. Every field below mu_ is guarded by it. The
 // channel and each handler hold a reference; the last one frees it, so a
 // handler inside libpam never points to freed state, whatever the owner does.
@@ -191,7 +231,7 @@ inline std::chrono::steady_clock::time_point deadline_after(
 // converse() keeps pointers to the call's message_batch and reply_batch while
 // the PAM thread is blocked in it, take() reads the messages, answer() moves
 // the replies into the reply_batch.
-class async_state {
+class async_state final : public channel_core {
 public:
     explicit async_state(const async_options& options) noexcept : timeout_(options.answer_timeout) {
 #if defined(__linux__)
@@ -217,27 +257,20 @@ public:
     }
     async_state(const async_state&) = delete;
     async_state& operator=(const async_state&) = delete;
-    ~async_state() {
+    ~async_state() override {
         if (read_fd_ >= 0) ::close(read_fd_);
         // On Linux one eventfd is both ends; a pipe's two ends are other systems'.
         if (write_fd_ >= 0 && write_fd_ != read_fd_) ::close(write_fd_);  // LCOV_EXCL_BR_LINE
     }
 
-    void acquire() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
-    void release() noexcept {
-        // LCOV_EXCL_BR_START: delete's check of `this` for null, which it never is
-        if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
-        // LCOV_EXCL_BR_STOP
-    }
-
-    int fd() const noexcept { return read_fd_; }
-    int error() const noexcept { return error_; }
+    int fd() const noexcept override { return read_fd_; }
+    int error() const noexcept override { return error_; }
 
     // ---- the PAM thread ---------------------------------------------------
 
     // Publishes the call and blocks until the owner answers it, cancels, or
     // the time is up. Allocates nothing: the owner copies what it needs.
-    void converse(const message_batch& batch, reply_batch& out) noexcept {
+    void converse(const message_batch& batch, reply_batch& out) noexcept override {
         using clock = std::chrono::steady_clock;
         std::unique_lock<std::mutex> lock(mu_);
         if (failure ended = ended_locked(); ended != failure::none) return refuse_all(out, ended);
@@ -275,7 +308,8 @@ public:
     // ---- the owner --------------------------------------------------------
 
     // Copies the pending call, if any (clears the descriptor's readiness).
-    std::optional<pending_call> take(std::optional<std::chrono::milliseconds> wait_for) noexcept {
+    std::optional<pending_call> take(
+        std::optional<std::chrono::milliseconds> wait_for) noexcept override {
         using clock = std::chrono::steady_clock;
         std::unique_lock<std::mutex> lock(mu_);
         if (wait_for) {
@@ -303,7 +337,7 @@ public:
         return copy;
     }
 
-    bool answer(pending_call& call) noexcept {
+    bool answer(pending_call& call) noexcept override {
         {
             std::lock_guard<std::mutex> lock(mu_);
             // Cancelled, closed or past its time, the call is over, even if
@@ -324,22 +358,22 @@ public:
         return false;
     }
 
-    void end(bool cancel) noexcept {
+    void end(bool cancel) noexcept override {
         std::lock_guard<std::mutex> lock(mu_);
         (cancel ? cancelled_ : closed_) = true;
         pam_cv_.notify_all();
         notify_owner_locked();
     }
 
-    bool cancelled() const noexcept {
+    bool cancelled() const noexcept override {
         std::lock_guard<std::mutex> lock(mu_);
         return cancelled_;
     }
-    bool closed() const noexcept {
+    bool closed() const noexcept override {
         std::lock_guard<std::mutex> lock(mu_);
         return closed_;
     }
-    void set_deadline(std::chrono::steady_clock::time_point when) noexcept {
+    void set_deadline(std::chrono::steady_clock::time_point when) noexcept override {
         std::lock_guard<std::mutex> lock(mu_);
         deadline_ = when;
         pam_cv_.notify_all();
@@ -389,7 +423,6 @@ private:
         signalled_ = false;
     }
 
-    std::atomic<unsigned> refs_{1};
     int read_fd_ = -1;
     int write_fd_ = -1;
     int error_ = 0;
@@ -409,11 +442,11 @@ private:
     std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
 };
 
-// A counted reference to the shared state.
+// A counted reference to a channel's core.
 class async_ref {
 public:
     async_ref() noexcept = default;
-    explicit async_ref(async_state* adopted) noexcept : state_(adopted) {}
+    explicit async_ref(channel_core* adopted) noexcept : state_(adopted) {}
     async_ref(const async_ref& other) noexcept : state_(other.state_) {
         if (state_ != nullptr) state_->acquire();
     }
@@ -431,12 +464,12 @@ public:
     ~async_ref() {
         if (state_ != nullptr) state_->release();
     }
-    async_state* get() const noexcept { return state_; }
-    async_state* operator->() const noexcept { return state_; }
+    channel_core* get() const noexcept { return state_; }
+    channel_core* operator->() const noexcept { return state_; }
     explicit operator bool() const noexcept { return state_ != nullptr; }
 
 private:
-    async_state* state_ = nullptr;
+    channel_core* state_ = nullptr;
 };
 
 }  // namespace detail
@@ -516,8 +549,9 @@ public:
     async_channel& operator=(const async_channel&) = delete;
     ~async_channel() { cancel(); }
 
-    // Thread-safe. True when the channel works (state and descriptor made).
-    bool valid() const noexcept { return error_ == 0; }
+    // Thread-safe. True when the channel works (state and descriptor made);
+    // false for a channel moved from (its error() stays 0).
+    bool valid() const noexcept { return state_ && error_ == 0; }
     // Thread-safe. The errno that made the channel invalid, or 0.
     int error() const noexcept { return error_; }
 
@@ -583,8 +617,51 @@ public:
     }
 
 private:
+    friend class async_transaction;
+    friend class process_transaction;
+    // The owner's end of a worker process's socket (pam_process.hpp).
+    async_channel(detail::async_ref core, int error) noexcept
+        : state_(std::move(core)), error_(error) {}
+
     detail::async_ref state_;
     int error_ = 0;
+};
+
+// ===========================================================================
+// Where a transaction lives: the interface both homes share
+// ===========================================================================
+
+// A PAM transaction that runs elsewhere, answered through its channel: on a
+// thread of the owner (async_transaction) or in a worker process
+// (process_transaction, pam_process.hpp). An event loop written against this
+// interface does not change with the home.
+//
+// The transaction keeps its own reference to the channel's core, so nothing
+// done to channel() breaks it: moving the channel out (`async_channel x =
+// std::move(tx.channel())`) leaves an empty channel behind, whose calls do
+// nothing, and x answers the transaction as channel() did; close() while the
+// body runs fails its later calls with failure::input_closed, but finished()
+// still says whether the body has returned.
+class hosted_transaction {
+public:
+    hosted_transaction() noexcept = default;
+    hosted_transaction(const hosted_transaction&) = delete;
+    hosted_transaction& operator=(const hosted_transaction&) = delete;
+    virtual ~hosted_transaction() = default;
+
+    // Thread-safe. The owner's end: fd(), pending(), wait(), answer(),
+    // cancel(), set_deadline(). Its descriptor also turns readable when the
+    // transaction has finished.
+    virtual async_channel& channel() noexcept = 0;
+    // Thread-safe, never blocks. True once the body has returned and pam_end
+    // has run (or the transaction never started, or its worker process is
+    // gone): result() then returns without waiting.
+    virtual bool finished() const noexcept = 0;
+    // Owner thread. The body's status, waiting for it if need be.
+    virtual status result() = 0;
+    // Owner thread, once finished(): PAM_USER as the body left it (a module
+    // may map the name asked for to another); empty if unset.
+    virtual std::string pam_user() const = 0;
 };
 
 // ===========================================================================
@@ -612,6 +689,7 @@ public:
         try {
             transaction tx(service_, user_, handler_, options_);
             result_ = tx.started().ok() ? run_body(tx) : tx.started();
+            keep_user(tx);
         } catch (...) {
             exception_ = std::current_exception();
             result_ = status(PAM_SYSTEM_ERR, ::pam_strerror(nullptr, PAM_SYSTEM_ERR),
@@ -620,6 +698,7 @@ public:
 #else
         transaction tx(service_, user_, handler_, options_);
         result_ = tx.started().ok() ? run_body(tx) : tx.started();
+        keep_user(tx);
 #endif
     }
 
@@ -627,8 +706,12 @@ public:
     const status& outcome() const noexcept { return result_; }
     std::exception_ptr take_exception() noexcept { return std::exchange(exception_, nullptr); }
     bool threw() const noexcept { return exception_ != nullptr; }
+    const std::string& pam_user() const noexcept { return pam_user_; }
 
 private:
+    void keep_user(const transaction& tx) {
+        if (std::optional<std::string_view> u = tx.get_item(item::user)) pam_user_.assign(*u);
+    }
     virtual status run_body(transaction& tx) = 0;
 
     status result_;
@@ -636,6 +719,7 @@ private:
 
     std::string service_;
     std::string user_;
+    std::string pam_user_;
     start_options options_;
     async_handler handler_;
 };
@@ -665,7 +749,7 @@ private:
 //
 // Thread-safety: construction, result() and destruction from one owner thread;
 // finished() and every member of channel() from any thread.
-class async_transaction {
+class async_transaction final : public hosted_transaction {
 public:
     // Owner thread. Starts the worker. If the worker cannot be made (memory, threads, or the
     // channel's descriptor), no thread runs and result() reports
@@ -674,7 +758,7 @@ public:
     template <class Body>
     async_transaction(std::string_view service, std::string_view user, Body body,
                       const async_options& options = {}, const start_options& start = {})
-        : channel_(options) {
+        : channel_(options), core_(channel_.state_) {
         if (!channel_.valid()) {
             fail(PAM_SYSTEM_ERR);
             return;
@@ -689,25 +773,36 @@ public:
     }
     async_transaction(const async_transaction&) = delete;
     async_transaction& operator=(const async_transaction&) = delete;
-    // Owner thread. Cancels the channel and joins the worker.
-    ~async_transaction() {
-        channel_.cancel();
+    // Owner thread. Cancels the channel and joins the worker. Destroying the
+    // transaction from inside its own body (on the worker) cannot join: that
+    // is a programming error, reported on stderr, and the program aborts, as
+    // std::thread's destructor terminates on a thread still joinable.
+    ~async_transaction() override {
+        if (on_worker() == this) {
+            // LCOV_EXCL_START: in a test's child process that aborts, whose counters are lost
+            static const char why[] =
+                "handoff: an async_transaction was destroyed from inside its own body\n";
+            (void)!::write(2, why, sizeof why - 1);
+            std::abort();
+            // LCOV_EXCL_STOP
+        }
+        if (core_) core_->end(true);
         join();
     }
 
     // Thread-safe. The owner's end: fd(), pending(), wait(), answer(),
     // cancel(), set_deadline(). Its descriptor also turns readable when the
     // transaction has finished.
-    async_channel& channel() noexcept { return channel_; }
+    async_channel& channel() noexcept override { return channel_; }
 
     // Thread-safe. True once pam_end has run (or the worker never started):
     // result() then returns without waiting for libpam.
-    bool finished() const noexcept { return channel_.closed(); }
+    bool finished() const noexcept override { return done_.load(std::memory_order_acquire); }
 
     // Owner thread. Waits for the worker and returns the body's status (or
     // pam_start's, if it failed). If the body threw, the first call rethrows
     // the exception (exception builds); the status then says handler_threw.
-    status result() {
+    status result() override {
         join();
 #if HANDOFF_HAS_EXCEPTIONS
         if (work_ && work_->threw()) std::rethrow_exception(work_->take_exception());
@@ -715,11 +810,25 @@ public:
         return work_ ? work_->outcome() : failed_;
     }
 
+    // Owner thread, once finished(): PAM_USER as the body left it.
+    std::string pam_user() const override { return work_ ? work_->pam_user() : std::string(); }
+
 private:
+    // The transaction whose body runs on this thread, if any: how the
+    // destructor knows it was called from inside the body (running_ and
+    // thread_ are the owner's, written after the worker has started).
+    static const async_transaction*& on_worker() noexcept {
+        static thread_local const async_transaction* current = nullptr;
+        return current;
+    }
+
     static void* worker(void* arg) noexcept {
         auto* self = static_cast<async_transaction*>(arg);
+        on_worker() = self;
         self->work_->run();
-        self->channel_.close();
+        // Finished first, then the news: an owner woken by the descriptor sees it.
+        self->done_.store(true, std::memory_order_release);
+        self->core_->end(false);
         return nullptr;
     }
 
@@ -739,6 +848,7 @@ private:
 
     void fail(int code) noexcept {
         failed_ = status(code, ::pam_strerror(nullptr, code));
+        done_.store(true, std::memory_order_release);
         channel_.close();
     }
 
@@ -750,6 +860,9 @@ private:
     }
 
     async_channel channel_;
+    detail::async_ref
+        core_;  // the transaction's own hold on the channel, whatever channel_ becomes
+    std::atomic<bool> done_{false};
     std::unique_ptr<detail::async_work> work_;
     status failed_;
     pthread_t thread_{};

@@ -49,6 +49,8 @@ enum class failure : unsigned char {
     no_conversation,     // the application set no conversation function
     conversation_error,  // the application's conversation returned an error code
     bad_reply,           // success with no reply array for prompts, or resp_retcode != 0
+    // Seen by process_transaction's owner (pam_process.hpp).
+    worker_died,  // the worker process was killed by a signal or exited before its result
 };
 
 constexpr const char* to_string(failure f) noexcept {
@@ -68,6 +70,7 @@ constexpr const char* to_string(failure f) noexcept {
     case failure::no_conversation: return "the application has no conversation function";
     case failure::conversation_error: return "the application's conversation failed";
     case failure::bad_reply: return "the application's conversation returned an invalid reply";
+    case failure::worker_died: return "the PAM worker process died";
     }
     return "unknown";
 }

@@ -113,6 +113,9 @@ class Daemon:
         if confdir:
             command += ["--confdir", confdir]
         command += list(extra)
+        # Where each session's PAM runs (authd's --isolation), set per test by meson.
+        if os.environ.get("HANDOFF_AUTHD_ISOLATION"):
+            command += ["--isolation", os.environ["HANDOFF_AUTHD_ISOLATION"]]
         limit = None
         if max_fds is not None:
             def limit():

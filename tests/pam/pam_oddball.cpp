@@ -5,11 +5,17 @@
 // the conversation's answer itself and returns PAM_SUCCESS when it was right:
 // answers where they belong for "multi", success without writing for
 // "info_null_resp", and PAM_CONV_ERR with *resp untouched for the bad inputs.
+// Three cases misbehave the way a module can take its process down, for the
+// worker-process tests: "crash" (SIGSEGV), "exit" (exit(3) from inside
+// pam_authenticate) and "hang" (never returns).
 #include <security/pam_appl.h>
 #include <security/pam_modules.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
+
+#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -90,6 +96,11 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t* pamh, int, int argc, const char
         p.reserve(m.size());
         for (const pam_message& each : m) p.push_back(&each);
         return expect_refusal(pamh, static_cast<int>(p.size()), p.data());
+    }
+    if (is(mode, "crash")) std::raise(SIGSEGV);
+    if (is(mode, "exit")) std::exit(3);
+    if (is(mode, "hang")) {
+        for (;;) ::pause();
     }
     return PAM_SERVICE_ERR;
 }
