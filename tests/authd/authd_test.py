@@ -968,8 +968,9 @@ def misbehaving_module(authd, how):
             reply = c.create("alice")
             expect(reply.get("type") == "error" and reply.get("error_type") == "error",
                    "module %s, client %d: wanted error, got %r" % (how, attempt, reply))
-            c.close()
             outcome(d2, "error")
+            c.cancel()  # greetd's model: the failed session stays until cancelled
+            c.close()
         settle(d2)
         deadline = time.monotonic() + g.TIMEOUT  # until authd has seen the clients go
         while children_and_fds(d2) != before and time.monotonic() < deadline:
