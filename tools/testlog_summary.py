@@ -2,6 +2,7 @@
 """Counts Meson test results across build directories.
 
 usage: testlog_summary.py [--failed-builds N] TESTLOG.json...
+       testlog_summary.py --inputs SUMMARY-INPUTS...
        testlog_summary.py --show-suite SUITE TESTLOG.json
 
 Reads Meson's testlog JSON files (one JSON object per line) and prints one
@@ -9,6 +10,11 @@ line "N passed, N failed" (", N skipped" when any were skipped). Builds that
 failed before their tests ran are passed in with --failed-builds and counted
 as failed, so a broken configuration can never look like a green run.
 Exits 1 when anything failed or when no test ran at all.
+
+--inputs adds up several runs of tools/check (its matrix and --ports): each
+file, written by tools/check beside its builds, holds that run's number of
+failed builds on its first line and its testlog paths on the following ones.
+A file that is missing (a run that never finished) counts as a failed build.
 
 --show-suite prints what each test of SUITE wrote (its figures), indented,
 at most SHOW_LINES lines a test; it prints nothing when the suite did not run.
@@ -53,6 +59,19 @@ def main(argv):
     if args[:1] == ["--failed-builds"]:
         failed_builds = int(args[1])
         args = args[2:]
+    elif args[:1] == ["--inputs"]:
+        logs = []
+        for name in args[1:]:
+            try:
+                with open(name) as f:
+                    lines = [line.strip() for line in f if line.strip()]
+            except OSError:
+                print("%s: missing, counted as a failed build" % name)
+                failed_builds += 1
+                continue
+            failed_builds += int(lines[0]) if lines else 1
+            logs += lines[1:]
+        args = logs
     passed = failed = skipped = 0
     for path in args:
         with open(path) as f:

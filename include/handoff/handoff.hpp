@@ -1804,8 +1804,9 @@ auto inout_ptr(Smart& smart, Args&&... args) {
 // When the full expression ends, after the call has written the pointer and
 // the length has been stored into `count`, the pointer (if not NULL) is
 // adopted with the length then in `count`. A count of zero or less (a failed
-// call that wrote a pointer anyway) frees the pointer as adopt(p, 0) does; its
-// elements, of unknown number, are not released.
+// call that wrote a pointer anyway), or one whose bytes do not fit in size_t,
+// frees the pointer as adopt(p, 0) does; its elements, of unknown number, are
+// not released.
 // Safety: the function allocates the array in the array's domain, with
 // elements owned as its policy says, and `count` holds its length once the
 // full expression ends (the same contract as malloc_array::adopt).
@@ -1832,13 +1833,16 @@ public:
     }
 
 private:
-    // The count as a length: 0 for a count of zero or less, and for one that
-    // size_t cannot hold (possible only where size_t is narrower than Count).
+    // The count as a length: 0 for a count of zero or less, and for one whose
+    // bytes size_t cannot hold (adopt() would refuse it and leave the block to
+    // nobody; 0 frees it instead). The check is compiled only for a Count that
+    // can exceed the limit.
     std::size_t length() const noexcept {
         if (!(count_ > 0)) return 0;
         using wide = std::make_unsigned_t<Count>;
-        if constexpr (std::numeric_limits<wide>::max() > std::numeric_limits<std::size_t>::max()) {
-            if (static_cast<wide>(count_) > std::numeric_limits<std::size_t>::max()) return 0;
+        constexpr std::size_t most = std::numeric_limits<std::size_t>::max() / sizeof(element);
+        if constexpr (std::numeric_limits<wide>::max() > most) {
+            if (static_cast<wide>(count_) > most) return 0;
         }
         return static_cast<std::size_t>(count_);
     }
