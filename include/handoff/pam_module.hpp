@@ -16,8 +16,15 @@
 //   4. strings libpam owns  libpam_string, module_item: user, authtok, items
 //   5. module data        data_key<T>, set_data/get_data: owners handed to
 //                         libpam, typed retrieval
-//   6. module_handle      the view of pam_handle_t* that holds all of it
+//   6. module_handle      the view of pam_handle_t* that holds all of it,
+//                         with password changes (try_authtok_noverify,
+//                         try_authtok_verify), the PAM environment (getenv,
+//                         try_putenv, try_setenv, try_unsetenv), printf-style
+//                         messages honouring PAM_SILENT (try_infof,
+//                         try_errorf) and try_fail_delay
 //   7. secrets            constant_time_equal
+//   8. checking arguments module_arguments::warn_unknown: unknown options
+//                         logged once by name, never with their values
 #ifndef HANDOFF_PAM_MODULE_HPP
 #define HANDOFF_PAM_MODULE_HPP
 
@@ -29,10 +36,13 @@
 #include <string.h>  // NOLINT(modernize-deprecated-headers): strnlen is POSIX, not in <cstring>
 #include <syslog.h>
 
+#include <chrono>
 #include <cstdarg>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <initializer_list>
+#include <limits>
 #include <memory>
 #include <new>
 #include <optional>
@@ -248,6 +258,18 @@ public:
         }
         return std::nullopt;
     }
+
+    // Logs each argument that is none of `known` once, through pam_syslog
+    // (LOG_ERR, "unknown option ..."), as Linux-PAM's modules do, and returns
+    // how many distinct names it logged. In `known`, "name" is a flag and
+    // "name=" a key that takes a value. Only names reach the log, never a
+    // value (it may be a secret): "file=/x" is logged as "file=", a flag given
+    // a value as "debug=", a key given without one by its name. List the
+    // options libpam reads for the module as well (use_first_pass,
+    // try_first_pass, use_authtok, authtok_type=) when it calls try_authtok.
+    // Defined in section 8.
+    std::size_t warn_unknown(module_handle h,
+                             std::initializer_list<std::string_view> known) const noexcept;
 
 private:
     const char** argv_ = nullptr;
@@ -724,6 +746,146 @@ public:
     }
 #endif
 
+    // --- password changes (pam_get_authtok_noverify / _verify) --------------
+    //
+    // In pam_sm_chauthtok, try_authtok() is the new token: libpam asks for it
+    // twice and compares (PAM_TRY_AGAIN when the two differ) unless another
+    // module set it already; with use_authtok (or use_first_pass) an unset
+    // token is an error instead of a prompt. This pair splits that in two, so
+    // a module can judge the new token before asking for it again, as
+    // pam_pwquality does. Not noexcept: they call the conversation, and a
+    // thread's cancellation there must pass; they throw nothing themselves.
+
+    // pam_get_authtok_noverify(3): the new token (PAM_AUTHTOK) set by another
+    // module, or asked for once and kept as PAM_AUTHTOK.
+    libpam_string try_authtok_noverify(const char* prompt = nullptr) const {
+        const char* token = nullptr;
+        const int rc = ::pam_get_authtok_noverify(pamh_, &token, prompt);
+        return libpam_string(token, status_of(rc));
+    }
+
+    // pam_get_authtok_verify(3): asks again ("Retype <prompt>", or libpam's
+    // "Retype new password: ") and compares with first, which the result then
+    // replaces: libpam sets PAM_AUTHTOK anew, so first's string is gone once
+    // this returns (use the result). They differ: PAM_TRY_AGAIN, PAM_AUTHTOK
+    // cleared and libpam's "Sorry, passwords do not match." shown. Outside
+    // pam_sm_chauthtok: PAM_SYSTEM_ERR. A failed first is returned as it is;
+    // one without a string (default-made) is PAM_SYSTEM_ERR, as libpam would
+    // read through NULL. Ask only when try_authtok_noverify asked: a token
+    // another module set (use_authtok) was verified there.
+    libpam_string try_authtok_verify(const libpam_string& first,
+                                     const char* prompt = nullptr) const {
+        if (!first) return libpam_string(nullptr, first.status());
+        if (first.c_str() == nullptr) return libpam_string(nullptr, status_of(PAM_SYSTEM_ERR));
+        const char* token = first.c_str();
+        const int rc = ::pam_get_authtok_verify(pamh_, &token, prompt);
+        return libpam_string(token, status_of(rc));
+    }
+
+#if HANDOFF_HAS_EXCEPTIONS
+    std::string_view authtok_noverify(const char* prompt = nullptr) const {
+        return checked(try_authtok_noverify(prompt)).view();
+    }
+    std::string_view authtok_verify(const libpam_string& first,
+                                    const char* prompt = nullptr) const {
+        return checked(try_authtok_verify(first, prompt)).view();
+    }
+#endif
+
+    // --- the PAM environment -----------------------------------------------
+
+    // pam_getenv(3): the value of name, or nullopt when it is unset (or name
+    // is empty, holds '\0' or '=', or there is no memory for the copy made to
+    // terminate it). A view into libpam's copy: valid until the variable is
+    // set again or removed, or pam_end.
+    std::optional<std::string_view> getenv(std::string_view name) const noexcept {
+        if (!is_env_name(name)) return std::nullopt;
+        result<c_unique_ptr<char>> copy = try_c_strdup(name);
+        if (!copy) return std::nullopt;
+        const char* value = ::pam_getenv(pamh_, copy->get());
+        if (value == nullptr) return std::nullopt;
+        return std::string_view(value);
+    }
+
+    // pam_putenv(3): "NAME=value" sets, "NAME=" sets the empty value, "NAME"
+    // removes (PAM_BAD_ITEM when it is not set). libpam keeps a copy of its
+    // own; the C string made here to terminate the argument is wiped and
+    // freed (values may be secrets). A '\0' inside is refused (PAM_BAD_ITEM),
+    // never cut short; libpam refuses an empty name (PAM_BAD_ITEM).
+    pam::status try_putenv(std::string_view name_value) const noexcept {
+        result<secure_c_string<libc>> copy = try_secure_c_strdup<libc>(name_value);
+        if (!copy) return status_of(env_copy_error(copy.error()));
+        return status_of(::pam_putenv(pamh_, copy->get()));
+    }
+    // Sets name to value: name must be a name (not empty, no '=' or '\0'),
+    // or PAM_BAD_ITEM.
+    pam::status try_setenv(std::string_view name, std::string_view value) const noexcept {
+        if (!is_env_name(name)) return status_of(PAM_BAD_ITEM);
+        if (value.find('\0') != std::string_view::npos) return status_of(PAM_BAD_ITEM);
+        const std::size_t size = name.size() + 1 + value.size();  // no overflow: both in memory
+        secure_c_string<libc> text(static_cast<char*>(libc::allocate(size + 1)));
+        if (!text) return status_of(PAM_BUF_ERR);
+        std::memcpy(text.get(), name.data(), name.size());
+        text.get()[name.size()] = '=';
+        if (!value.empty()) std::memcpy(text.get() + name.size() + 1, value.data(), value.size());
+        text.get()[size] = '\0';
+        return status_of(::pam_putenv(pamh_, text.get()));
+    }
+    // Removes name; PAM_BAD_ITEM when it is not set or is not a name.
+    pam::status try_unsetenv(std::string_view name) const noexcept {
+        if (!is_env_name(name)) return status_of(PAM_BAD_ITEM);
+        return try_putenv(name);
+    }
+
+#if HANDOFF_HAS_EXCEPTIONS
+    void putenv(std::string_view name_value) const { check(try_putenv(name_value)); }
+    void setenv(std::string_view name, std::string_view value) const {
+        check(try_setenv(name, value));
+    }
+    void unsetenv(std::string_view name) const { check(try_unsetenv(name)); }
+#endif
+
+    // --- messages for the user, printf-style, honouring PAM_SILENT ---------
+
+    // Formats like pam_info(3)/pam_error(3) (printf, checked by the compiler)
+    // and sends one PAM_TEXT_INFO / PAM_ERROR_MSG message through
+    // try_converse, so the reply is validated, wiped and freed as there.
+    // flags are the pam_sm_* call's: with PAM_SILENT nothing is sent and the
+    // result is PAM_SUCCESS (pam_info itself does not look). The text is not
+    // limited to PAM_MAX_MSG_SIZE, as with pam_info. A format libc cannot
+    // render (an encoding error): PAM_SYSTEM_ERR; no memory: PAM_BUF_ERR.
+    // NOLINTNEXTLINE(cert-dcl50-cpp): C varargs, so the format is checked and goes to vsnprintf
+    HANDOFF_PAM_PRINTF(3, 4) pam::status try_infof(int flags, const char* format, ...) const {
+        std::va_list args;
+        va_start(args, format);
+        pam::status s = vsend(PAM_TEXT_INFO, flags, format, args);
+        va_end(args);
+        return s;
+    }
+    // NOLINTNEXTLINE(cert-dcl50-cpp): C varargs, as try_infof
+    HANDOFF_PAM_PRINTF(3, 4) pam::status try_errorf(int flags, const char* format, ...) const {
+        std::va_list args;
+        va_start(args, format);
+        pam::status s = vsend(PAM_ERROR_MSG, flags, format, args);
+        va_end(args);
+        return s;
+    }
+
+    // --- fail delay ---------------------------------------------------------
+
+    // pam_fail_delay(3): asks libpam to wait at least `delay` (randomised by
+    // up to 25 %, the longest request of the stack wins) before a failing
+    // call returns to the application. Clamped to what libpam takes.
+    pam::status try_fail_delay(std::chrono::microseconds delay) const noexcept {
+        const auto count = delay.count();
+        const unsigned int usec =
+            count <= 0 ? 0u
+            : static_cast<unsigned long long>(count) > std::numeric_limits<unsigned int>::max()
+                ? std::numeric_limits<unsigned int>::max()
+                : static_cast<unsigned int>(count);
+        return status_of(::pam_fail_delay(pamh_, usec));
+    }
+
     // --- logging ------------------------------------------------------------
 
     // pam_syslog(3): the line is prefixed with the module and service names.
@@ -738,6 +900,37 @@ public:
 private:
     pam::status status_of(int code) const noexcept {
         return pam::status(code, ::pam_strerror(pamh_, code));
+    }
+
+    static bool is_env_name(std::string_view name) noexcept {
+        return !name.empty() && name.find_first_of(std::string_view("=\0", 2)) == name.npos;
+    }
+    static int env_copy_error(errc e) noexcept {
+        return e == errc::out_of_memory ? PAM_BUF_ERR : PAM_BAD_ITEM;
+    }
+
+    // try_infof/try_errorf: formats into a buffer of the exact size.
+    HANDOFF_PAM_PRINTF(4, 0)
+    pam::status vsend(int style, int flags, const char* format, std::va_list args) const {
+        if ((static_cast<unsigned>(flags) & PAM_SILENT) != 0) return status_of(PAM_SUCCESS);
+        std::va_list again;
+        va_copy(again, args);
+        const int length = std::vsnprintf(nullptr, 0, format, args);
+        if (length < 0) {
+            va_end(again);
+            return status_of(PAM_SYSTEM_ERR);
+        }
+        const std::size_t size = static_cast<std::size_t>(length) + 1;
+        secure_c_string<libc> text(static_cast<char*>(libc::allocate(size)));
+        if (!text) {
+            va_end(again);
+            return status_of(PAM_BUF_ERR);
+        }
+        (void)std::vsnprintf(text.get(), size, format, again);  // the same length again
+        va_end(again);
+        const outgoing m =
+            style == PAM_ERROR_MSG ? outgoing::error(text.get()) : outgoing::info(text.get());
+        return try_converse(&m, 1).status();
     }
 
     libpam_string get_authtok(int item, const char* prompt) const noexcept {
@@ -787,6 +980,80 @@ inline bool constant_time_equal(std::string_view given, std::string_view expecte
                                       static_cast<unsigned char>(expected[i & in_range]));
     }
     return diff == 0;
+}
+
+// ===========================================================================
+// 8. Checking arguments
+// ===========================================================================
+
+namespace detail {
+// The name an argument gives: "key" for "key=value", the whole word otherwise.
+inline std::string_view argument_name(std::string_view a) noexcept {
+    return a.substr(0, a.find('='));
+}
+
+enum class argument_verdict { known, unknown, key_without_value, flag_with_value };
+
+inline argument_verdict judge_argument(std::string_view a,
+                                       std::initializer_list<std::string_view> known) noexcept {
+    const std::string_view name = argument_name(a);
+    const bool with_value = name.size() < a.size();
+    bool is_flag = false;
+    bool is_key = false;
+    for (std::string_view k : known) {
+        if (!k.empty() && k.back() == '=') {
+            is_key = is_key || k.substr(0, k.size() - 1) == name;
+        } else {
+            is_flag = is_flag || k == name;
+        }
+    }
+    if (with_value ? is_key : is_flag) return argument_verdict::known;
+    if (is_key) return argument_verdict::key_without_value;
+    if (is_flag) return argument_verdict::flag_with_value;
+    return argument_verdict::unknown;
+}
+
+// Longer names are cut in the log: a log line stays one line's length.
+constexpr int logged_name_max = 64;
+inline int logged_length(std::string_view name) noexcept {
+    return name.size() > static_cast<std::size_t>(logged_name_max) ? logged_name_max
+                                                                   : static_cast<int>(name.size());
+}
+}  // namespace detail
+
+inline std::size_t module_arguments::warn_unknown(
+    module_handle h, std::initializer_list<std::string_view> known) const noexcept {
+    using detail::argument_verdict;
+    std::size_t logged = 0;
+    for (std::size_t i = 0; i < size_; ++i) {
+        const std::string_view a = (*this)[i];
+        const argument_verdict verdict = detail::judge_argument(a, known);
+        if (verdict == argument_verdict::known) continue;
+        // Once per name: an earlier argument of this name was logged already.
+        const std::string_view name = detail::argument_name(a);
+        bool seen = false;
+        for (std::size_t j = 0; j < i && !seen; ++j) {
+            const std::string_view b = (*this)[j];
+            seen = detail::argument_name(b) == name &&
+                   detail::judge_argument(b, known) != argument_verdict::known;
+        }
+        if (seen) continue;
+        ++logged;
+        const int n = detail::logged_length(name);
+        const char* text = name.empty() ? "" : name.data();
+        switch (verdict) {
+        case argument_verdict::key_without_value:
+            h.log(LOG_ERR, "option %.*s= needs a value", n, text);
+            break;
+        case argument_verdict::flag_with_value:
+            h.log(LOG_ERR, "option %.*s takes no value (%.*s= ignored)", n, text, n, text);
+            break;
+        default:
+            h.log(LOG_ERR, "unknown option %.*s%s", n, text, name.size() < a.size() ? "=" : "");
+            break;
+        }
+    }
+    return logged;
 }
 
 }  // namespace handoff::pam
