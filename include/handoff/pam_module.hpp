@@ -9,7 +9,7 @@
 //
 // Sections, in the order a module author needs them:
 //   1. entry points       HANDOFF_PAM_AUTHENTICATE & co., guarded(): exceptions
-//                         become PAM codes and a pam_syslog line
+//                         become PAM codes and a pam_syslog line; module_flags
 //   2. arguments          module_arguments: argv as string_views, key=value
 //   3. conversing         outgoing, responses, module_handle::try_converse:
 //                         the application's reply validated, wiped and freed
@@ -149,22 +149,62 @@ HANDOFF_PAM_FORCED_UNWIND_HANDLER int guarded(::pam_handle_t* pamh, const char* 
 #endif
 }
 
+// The flags libpam passes to a pam_sm_* function, named. Which bits can be
+// set depends on the entry point (pam_sm_setcred(3), pam_sm_chauthtok(3)):
+//   every entry point   silent()                  PAM_SILENT
+//   authenticate,
+//   acct_mgmt           disallow_null_authtok()   PAM_DISALLOW_NULL_AUTHTOK
+//   setcred             establish_cred(), delete_cred(), reinitialize_cred(),
+//                       refresh_cred()            PAM_ESTABLISH_CRED & co.
+//   chauthtok           prelim_check(), update_authtok(),
+//                       change_expired_authtok()  PAM_PRELIM_CHECK & co.
+// It converts to int, so a body written against the former `int flags`
+// (`flags & PAM_SILENT`) still compiles.
+class module_flags {
+public:
+    constexpr module_flags() noexcept = default;
+    constexpr explicit module_flags(int bits) noexcept : bits_(bits) {}
+
+    constexpr int bits() const noexcept { return bits_; }
+    // NOLINTNEXTLINE(google-explicit-constructor,hicpp-explicit-conversions): source compatibility
+    constexpr operator int() const noexcept { return bits_; }
+    // True when every bit of flag is set.
+    constexpr bool has(int flag) const noexcept { return flag != 0 && (bits_ & flag) == flag; }
+
+    constexpr bool silent() const noexcept { return has(PAM_SILENT); }
+    constexpr bool disallow_null_authtok() const noexcept { return has(PAM_DISALLOW_NULL_AUTHTOK); }
+    constexpr bool establish_cred() const noexcept { return has(PAM_ESTABLISH_CRED); }
+    constexpr bool delete_cred() const noexcept { return has(PAM_DELETE_CRED); }
+    constexpr bool reinitialize_cred() const noexcept { return has(PAM_REINITIALIZE_CRED); }
+    constexpr bool refresh_cred() const noexcept { return has(PAM_REFRESH_CRED); }
+    constexpr bool prelim_check() const noexcept { return has(PAM_PRELIM_CHECK); }
+    constexpr bool update_authtok() const noexcept { return has(PAM_UPDATE_AUTHTOK); }
+    constexpr bool change_expired_authtok() const noexcept {
+        return has(PAM_CHANGE_EXPIRED_AUTHTOK);
+    }
+
+private:
+    int bits_ = 0;
+};
+
 namespace detail {
-using module_body = int (*)(module_handle, int, const module_arguments&);
+using module_body = int (*)(module_handle, module_flags, const module_arguments&);
 inline int run_entry(::pam_handle_t* pamh, const char* entry, int flags, int argc,
                      const char** argv, module_body body);
 }  // namespace detail
 
 // Defines pam_sm_<fn> (extern "C", exported even under -fvisibility=hidden)
 // and opens the C++ body that it runs through guarded(). The body sees a
-// module_handle, the flags and the module_arguments, and returns a PAM code:
+// module_handle, the module_flags and the module_arguments, and returns a
+// PAM code:
 //
 //   HANDOFF_PAM_AUTHENTICATE(h, flags, args) { ... return PAM_SUCCESS; }
 //
 // A NULL pam_handle_t gives PAM_SYSTEM_ERR without running the body.
 // NOLINTBEGIN(bugprone-macro-parentheses): handle, flags and args name parameters
 #define HANDOFF_PAM_ENTRY(fn, handle, flags, args)                                            \
-    static int handoff_pam_body_##fn(::handoff::pam::module_handle, int,                      \
+    static int handoff_pam_body_##fn(::handoff::pam::module_handle,                           \
+                                     ::handoff::pam::module_flags,                            \
                                      const ::handoff::pam::module_arguments&);                \
     extern "C" HANDOFF_PAM_EXPORT int pam_sm_##fn(::pam_handle_t* pamh, int flags_, int argc, \
                                                   const char** argv) {                        \
@@ -172,7 +212,8 @@ inline int run_entry(::pam_handle_t* pamh, const char* entry, int flags, int arg
                                                  &handoff_pam_body_##fn);                     \
     }                                                                                         \
     static int handoff_pam_body_##fn(                                                         \
-        [[maybe_unused]] ::handoff::pam::module_handle handle, [[maybe_unused]] int flags,    \
+        [[maybe_unused]] ::handoff::pam::module_handle handle,                                \
+        [[maybe_unused]] ::handoff::pam::module_flags flags,                                  \
         [[maybe_unused]] const ::handoff::pam::module_arguments& args)
 // NOLINTEND(bugprone-macro-parentheses)
 
@@ -763,8 +804,9 @@ namespace detail {
 inline int run_entry(::pam_handle_t* pamh, const char* entry, int flags, int argc,
                      const char** argv, module_body body) {
     if (pamh == nullptr) return PAM_SYSTEM_ERR;
-    return guarded(pamh, entry,
-                   [&] { return body(module_handle(pamh), flags, module_arguments(argc, argv)); });
+    return guarded(pamh, entry, [&] {
+        return body(module_handle(pamh), module_flags(flags), module_arguments(argc, argv));
+    });
 }
 }  // namespace detail
 
