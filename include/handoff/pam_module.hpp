@@ -9,7 +9,7 @@
 //
 // Sections, in the order a module author needs them:
 //   1. entry points       HANDOFF_PAM_AUTHENTICATE & co., guarded(): exceptions
-//                         become PAM codes and a pam_syslog line
+//                         become PAM codes and a pam_syslog line; module_flags
 //   2. arguments          module_arguments: argv as string_views, key=value
 //   3. conversing         outgoing, responses, module_handle::try_converse:
 //                         the application's reply validated, wiped and freed
@@ -159,30 +159,70 @@ HANDOFF_PAM_FORCED_UNWIND_HANDLER int guarded(::pam_handle_t* pamh, const char* 
 #endif
 }
 
+// The flags libpam passes to a pam_sm_* function, named. Which bits can be
+// set depends on the entry point (pam_sm_setcred(3), pam_sm_chauthtok(3)):
+//   every entry point   silent()                  PAM_SILENT
+//   authenticate,
+//   acct_mgmt           disallow_null_authtok()   PAM_DISALLOW_NULL_AUTHTOK
+//   setcred             establish_cred(), delete_cred(), reinitialize_cred(),
+//                       refresh_cred()            PAM_ESTABLISH_CRED & co.
+//   chauthtok           prelim_check(), update_authtok(),
+//                       change_expired_authtok()  PAM_PRELIM_CHECK & co.
+// It converts to int, so a body written against the former `int flags`
+// (`flags & PAM_SILENT`) still compiles.
+class module_flags {
+public:
+    constexpr module_flags() noexcept = default;
+    constexpr explicit module_flags(int bits) noexcept : bits_(bits) {}
+
+    constexpr int bits() const noexcept { return bits_; }
+    // NOLINTNEXTLINE(google-explicit-constructor,hicpp-explicit-conversions): source compatibility
+    constexpr operator int() const noexcept { return bits_; }
+    // True when every bit of flag is set.
+    constexpr bool has(int flag) const noexcept { return flag != 0 && (bits_ & flag) == flag; }
+
+    constexpr bool silent() const noexcept { return has(PAM_SILENT); }
+    constexpr bool disallow_null_authtok() const noexcept { return has(PAM_DISALLOW_NULL_AUTHTOK); }
+    constexpr bool establish_cred() const noexcept { return has(PAM_ESTABLISH_CRED); }
+    constexpr bool delete_cred() const noexcept { return has(PAM_DELETE_CRED); }
+    constexpr bool reinitialize_cred() const noexcept { return has(PAM_REINITIALIZE_CRED); }
+    constexpr bool refresh_cred() const noexcept { return has(PAM_REFRESH_CRED); }
+    constexpr bool prelim_check() const noexcept { return has(PAM_PRELIM_CHECK); }
+    constexpr bool update_authtok() const noexcept { return has(PAM_UPDATE_AUTHTOK); }
+    constexpr bool change_expired_authtok() const noexcept {
+        return has(PAM_CHANGE_EXPIRED_AUTHTOK);
+    }
+
+private:
+    int bits_ = 0;
+};
+
 namespace detail {
-using module_body = int (*)(module_handle, int, const module_arguments&);
+using module_body = int (*)(module_handle, module_flags, const module_arguments&);
 inline int run_entry(::pam_handle_t* pamh, const char* entry, int flags, int argc,
                      const char** argv, module_body body);
 }  // namespace detail
 
 // Defines pam_sm_<fn> (extern "C", exported even under -fvisibility=hidden)
 // and opens the C++ body that it runs through guarded(). The body sees a
-// module_handle, the flags and the module_arguments, and returns a PAM code:
+// module_handle, the module_flags and the module_arguments, and returns a
+// PAM code:
 //
 //   HANDOFF_PAM_AUTHENTICATE(h, flags, args) { ... return PAM_SUCCESS; }
 //
 // A NULL pam_handle_t gives PAM_SYSTEM_ERR without running the body.
 // NOLINTBEGIN(bugprone-macro-parentheses): handle, flags and args name parameters
-#define HANDOFF_PAM_ENTRY(fn, handle, flags, args)                                            \
-    static int handoff_pam_body_##fn(::handoff::pam::module_handle, int,                      \
-                                     const ::handoff::pam::module_arguments&);                \
-    extern "C" HANDOFF_PAM_EXPORT int pam_sm_##fn(::pam_handle_t* pamh, int flags_, int argc, \
-                                                  const char** argv) {                        \
-        return ::handoff::pam::detail::run_entry(pamh, "pam_sm_" #fn, flags_, argc, argv,     \
-                                                 &handoff_pam_body_##fn);                     \
-    }                                                                                         \
-    static int handoff_pam_body_##fn(                                                         \
-        [[maybe_unused]] ::handoff::pam::module_handle handle, [[maybe_unused]] int flags,    \
+#define HANDOFF_PAM_ENTRY(fn, handle, flags, args)                                                \
+    static int handoff_pam_body_##fn(::handoff::pam::module_handle, ::handoff::pam::module_flags, \
+                                     const ::handoff::pam::module_arguments&);                    \
+    extern "C" HANDOFF_PAM_EXPORT int pam_sm_##fn(::pam_handle_t* pamh, int flags_, int argc,     \
+                                                  const char** argv) {                            \
+        return ::handoff::pam::detail::run_entry(pamh, "pam_sm_" #fn, flags_, argc, argv,         \
+                                                 &handoff_pam_body_##fn);                         \
+    }                                                                                             \
+    static int handoff_pam_body_##fn(                                                             \
+        [[maybe_unused]] ::handoff::pam::module_handle handle,                                    \
+        [[maybe_unused]] ::handoff::pam::module_flags flags,                                      \
         [[maybe_unused]] const ::handoff::pam::module_arguments& args)
 // NOLINTEND(bugprone-macro-parentheses)
 
@@ -850,12 +890,14 @@ public:
     // Formats like pam_info(3)/pam_error(3) (printf, checked by the compiler)
     // and sends one PAM_TEXT_INFO / PAM_ERROR_MSG message through
     // try_converse, so the reply is validated, wiped and freed as there.
-    // flags are the pam_sm_* call's: with PAM_SILENT nothing is sent and the
+    // flags are the pam_sm_* call's (module_flags; an int converts
+    // explicitly): with PAM_SILENT nothing is sent and the
     // result is PAM_SUCCESS (pam_info itself does not look). The text is not
     // limited to PAM_MAX_MSG_SIZE, as with pam_info. A format libc cannot
     // render (an encoding error): PAM_SYSTEM_ERR; no memory: PAM_BUF_ERR.
     // NOLINTNEXTLINE(cert-dcl50-cpp): C varargs, so the format is checked and goes to vsnprintf
-    HANDOFF_PAM_PRINTF(3, 4) pam::status try_infof(int flags, const char* format, ...) const {
+    HANDOFF_PAM_PRINTF(3, 4)
+    pam::status try_infof(module_flags flags, const char* format, ...) const {
         std::va_list args;
         va_start(args, format);
         pam::status s = vsend(PAM_TEXT_INFO, flags, format, args);
@@ -863,7 +905,8 @@ public:
         return s;
     }
     // NOLINTNEXTLINE(cert-dcl50-cpp): C varargs, as try_infof
-    HANDOFF_PAM_PRINTF(3, 4) pam::status try_errorf(int flags, const char* format, ...) const {
+    HANDOFF_PAM_PRINTF(3, 4)
+    pam::status try_errorf(module_flags flags, const char* format, ...) const {
         std::va_list args;
         va_start(args, format);
         pam::status s = vsend(PAM_ERROR_MSG, flags, format, args);
@@ -911,8 +954,8 @@ private:
 
     // try_infof/try_errorf: formats into a buffer of the exact size.
     HANDOFF_PAM_PRINTF(4, 0)
-    pam::status vsend(int style, int flags, const char* format, std::va_list args) const {
-        if ((static_cast<unsigned>(flags) & PAM_SILENT) != 0) return status_of(PAM_SUCCESS);
+    pam::status vsend(int style, module_flags flags, const char* format, std::va_list args) const {
+        if (flags.silent()) return status_of(PAM_SUCCESS);
         std::va_list again;
         va_copy(again, args);
         const int length = std::vsnprintf(nullptr, 0, format, args);
@@ -956,8 +999,9 @@ namespace detail {
 inline int run_entry(::pam_handle_t* pamh, const char* entry, int flags, int argc,
                      const char** argv, module_body body) {
     if (pamh == nullptr) return PAM_SYSTEM_ERR;
-    return guarded(pamh, entry,
-                   [&] { return body(module_handle(pamh), flags, module_arguments(argc, argv)); });
+    return guarded(pamh, entry, [&] {
+        return body(module_handle(pamh), module_flags(flags), module_arguments(argc, argv));
+    });
 }
 }  // namespace detail
 

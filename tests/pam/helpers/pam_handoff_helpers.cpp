@@ -99,7 +99,7 @@ HANDOFF_PAM_SETCRED(h, flags, args) { return PAM_SUCCESS; }
 // Each mode acts in the update pass and reports there.
 HANDOFF_PAM_CHAUTHTOK(h, flags, args) {
     if (std::optional<int> rc = preset(h, args)) return *rc;
-    if ((static_cast<unsigned>(flags) & PAM_UPDATE_AUTHTOK) == 0) return PAM_SUCCESS;
+    if (!flags.update_authtok()) return PAM_SUCCESS;
     const std::optional<std::string_view> mode = h.get_item(pam::item::ruser);
     if (!mode) return PAM_SERVICE_ERR;
     // libpam asks twice and compares (or takes the token set already).

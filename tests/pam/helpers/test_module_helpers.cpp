@@ -465,7 +465,7 @@ TEST_CASE("a formatted message longer than PAM_MAX_MSG_SIZE is sent whole") {
     application app;
     handle h("helpers", app);
     const std::string long_text(2000, 'x');
-    CHECK(h.module().try_infof(0, "<%s>", long_text.c_str()).ok());
+    CHECK(h.module().try_infof(pam::module_flags(), "<%s>", long_text.c_str()).ok());
     REQUIRE(app.seen.size() == 1);
     CHECK(app.seen[0].second == "<" + long_text + ">");
 }
@@ -476,13 +476,13 @@ TEST_CASE("a formatted message: the buffer is freed, wiped, and no memory is PAM
     const pam::module_handle m = h.module();
     {
         wrapped::armed counting;
-        CHECK(m.try_errorf(0, "code %04d", 7).ok());
+        CHECK(m.try_errorf(pam::module_flags(), "code %04d", 7).ok());
         CHECK(wrapped::state().live_count == 0);
         CHECK(wrapped::state().frees_nonzero == 0);
     }
     {
         wrapped::armed failing(1);
-        CHECK(m.try_infof(0, "%s", "never sent").code() == PAM_BUF_ERR);
+        CHECK(m.try_infof(pam::module_flags(), "%s", "never sent").code() == PAM_BUF_ERR);
     }
     REQUIRE(app.seen.size() == 1);
     CHECK(app.seen[0].second == "code 0007");
@@ -493,7 +493,7 @@ TEST_CASE("a format libc cannot render is PAM_SYSTEM_ERR and sends nothing") {
     handle h("helpers", app);
     // An invalid wide character in the C locale: vsnprintf fails (EILSEQ).
     const wchar_t bad[] = {static_cast<wchar_t>(0x110000), 0};
-    CHECK(h.module().try_infof(0, "%ls", bad).code() == PAM_SYSTEM_ERR);
+    CHECK(h.module().try_infof(pam::module_flags(), "%ls", bad).code() == PAM_SYSTEM_ERR);
     CHECK(app.seen.empty());
 }
 

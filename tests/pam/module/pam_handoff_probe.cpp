@@ -300,6 +300,15 @@ HANDOFF_PAM_AUTHENTICATE(h, flags, args) {
     }
     if (m == "send_info") return h.try_send_info("just so you know").code();
 
+    // --- flags: what the application passed, named ---
+    if (m == "flags") {
+        report(flags.silent() ? "silent" : "not silent");
+        report(flags.disallow_null_authtok() ? "disallow null" : "null allowed");
+        // A body written for the former `int flags` still compiles and agrees.
+        const unsigned legacy = static_cast<unsigned>(flags) & PAM_SILENT;
+        return verdict((legacy != 0U) == flags.silent());
+    }
+
     // --- thread cancellation: must pass through the barrier ---
     if (m == "pthread_exit") ::pthread_exit(nullptr);
 
