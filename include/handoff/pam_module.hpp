@@ -44,22 +44,8 @@
 #if HANDOFF_HAS_EXCEPTIONS
 #include <exception>
 #include <system_error>
-// libstdc++ cancels threads by unwinding with abi::__forced_unwind.
-#if defined(__GLIBCXX__)
-#include <cxxabi.h>
-#define HANDOFF_PAM_FORCED_UNWIND 1
 #endif
-#endif
-#ifndef HANDOFF_PAM_FORCED_UNWIND
-#define HANDOFF_PAM_FORCED_UNWIND 0
-#endif
-// A handler for abi::__forced_unwind gets its reference bound to NULL (the
-// unwind carries no C++ object); GCC's -fsanitize=null reports that binding.
-#if HANDOFF_PAM_FORCED_UNWIND && defined(__GNUC__) && !defined(__clang__)
-#define HANDOFF_PAM_FORCED_UNWIND_HANDLER __attribute__((no_sanitize("null")))
-#else
-#define HANDOFF_PAM_FORCED_UNWIND_HANDLER
-#endif
+// HANDOFF_PAM_FORCED_UNWIND, HANDOFF_PAM_CANCELLABLE: see pam_types.hpp.
 
 // pam_sm_* must stay visible when a module is built with -fvisibility=hidden;
 // handoff's own type tags must stay private to each module (section 5).
@@ -202,18 +188,17 @@ inline int run_entry(::pam_handle_t* pamh, const char* entry, int flags, int arg
 //
 // A NULL pam_handle_t gives PAM_SYSTEM_ERR without running the body.
 // NOLINTBEGIN(bugprone-macro-parentheses): handle, flags and args name parameters
-#define HANDOFF_PAM_ENTRY(fn, handle, flags, args)                                            \
-    static int handoff_pam_body_##fn(::handoff::pam::module_handle,                           \
-                                     ::handoff::pam::module_flags,                            \
-                                     const ::handoff::pam::module_arguments&);                \
-    extern "C" HANDOFF_PAM_EXPORT int pam_sm_##fn(::pam_handle_t* pamh, int flags_, int argc, \
-                                                  const char** argv) {                        \
-        return ::handoff::pam::detail::run_entry(pamh, "pam_sm_" #fn, flags_, argc, argv,     \
-                                                 &handoff_pam_body_##fn);                     \
-    }                                                                                         \
-    static int handoff_pam_body_##fn(                                                         \
-        [[maybe_unused]] ::handoff::pam::module_handle handle,                                \
-        [[maybe_unused]] ::handoff::pam::module_flags flags,                                  \
+#define HANDOFF_PAM_ENTRY(fn, handle, flags, args)                                                \
+    static int handoff_pam_body_##fn(::handoff::pam::module_handle, ::handoff::pam::module_flags, \
+                                     const ::handoff::pam::module_arguments&);                    \
+    extern "C" HANDOFF_PAM_EXPORT int pam_sm_##fn(::pam_handle_t* pamh, int flags_, int argc,     \
+                                                  const char** argv) {                            \
+        return ::handoff::pam::detail::run_entry(pamh, "pam_sm_" #fn, flags_, argc, argv,         \
+                                                 &handoff_pam_body_##fn);                         \
+    }                                                                                             \
+    static int handoff_pam_body_##fn(                                                             \
+        [[maybe_unused]] ::handoff::pam::module_handle handle,                                    \
+        [[maybe_unused]] ::handoff::pam::module_flags flags,                                      \
         [[maybe_unused]] const ::handoff::pam::module_arguments& args)
 // NOLINTEND(bugprone-macro-parentheses)
 
@@ -568,7 +553,10 @@ void destroy_data_box(::pam_handle_t*, void* data, int) noexcept {
 // A view of the pam_handle_t a pam_sm_* function receives (not owned; copy it
 // freely). Every try_ member returns the PAM code in what it returns and never
 // throws; the members without try_ throw pam::error instead (exception
-// builds), which guarded() turns back into that code.
+// builds), which guarded() turns back into that code. The members that call
+// the application's conversation (converse, prompt, send_info/error, user,
+// authtok) wait in it, so the thread may be cancelled there: they are
+// HANDOFF_PAM_CANCELLABLE (pam_types.hpp), not noexcept, and the unwind passes.
 class module_handle {
 public:
     // Safety: pamh is the handle libpam passed to this pam_sm_* call (never
@@ -582,7 +570,7 @@ public:
     // returns its validated reply (see responses for every case). Texts are
     // not copied. A reply slot is always passed, even for info messages only
     // (some applications crash on a NULL one).
-    responses try_converse(const outgoing* messages, std::size_t n) const noexcept {
+    responses try_converse(const outgoing* messages, std::size_t n) const HANDOFF_PAM_CANCELLABLE {
         if (messages == nullptr || n == 0 || n > PAM_MAX_NUM_MSG) {
             return responses::failed(pamh_, PAM_CONV_ERR, failure::bad_message);
         }
@@ -614,21 +602,21 @@ public:
         response_array owned = response_array::adopt(reply, n);
         return responses::validate(pamh_, rc, std::move(owned), messages, n, any_prompt);
     }
-    responses try_converse(std::initializer_list<outgoing> messages) const noexcept {
+    responses try_converse(std::initializer_list<outgoing> messages) const HANDOFF_PAM_CANCELLABLE {
         return try_converse(messages.begin(), messages.size());
     }
 
     // One prompt; its answer is text(0).
-    responses try_prompt(const char* text, echo e = echo::off) const noexcept {
+    responses try_prompt(const char* text, echo e = echo::off) const HANDOFF_PAM_CANCELLABLE {
         const outgoing m = outgoing::prompt(text, e);
         return try_converse(&m, 1);
     }
     // One info or error message (PAM_TEXT_INFO, PAM_ERROR_MSG).
-    pam::status try_send_info(const char* text) const noexcept {
+    pam::status try_send_info(const char* text) const HANDOFF_PAM_CANCELLABLE {
         const outgoing m = outgoing::info(text);
         return try_converse(&m, 1).status();
     }
-    pam::status try_send_error(const char* text) const noexcept {
+    pam::status try_send_error(const char* text) const HANDOFF_PAM_CANCELLABLE {
         const outgoing m = outgoing::error(text);
         return try_converse(&m, 1).status();
     }
@@ -651,7 +639,7 @@ public:
 
     // pam_get_user(3): PAM_USER, asking the application (with prompt, or
     // libpam's default) if it is not set yet.
-    libpam_string try_user(const char* prompt = nullptr) const noexcept {
+    libpam_string try_user(const char* prompt = nullptr) const HANDOFF_PAM_CANCELLABLE {
         const char* user = nullptr;
         // Linux-PAM returns PAM_SUCCESS with a string only (an unanswered
         // prompt is PAM_CONV_ERR), so c_str() is NULL exactly when !ok().
@@ -662,10 +650,10 @@ public:
     // pam_get_authtok(3): PAM_AUTHTOK (or PAM_OLDAUTHTOK), asked for through
     // libpam's own pam_prompt if no module set it yet. libpam reads that
     // reply itself: it does not refuse overlong answers as try_converse does.
-    libpam_string try_authtok(const char* prompt = nullptr) const noexcept {
+    libpam_string try_authtok(const char* prompt = nullptr) const HANDOFF_PAM_CANCELLABLE {
         return get_authtok(PAM_AUTHTOK, prompt);
     }
-    libpam_string try_old_authtok(const char* prompt = nullptr) const noexcept {
+    libpam_string try_old_authtok(const char* prompt = nullptr) const HANDOFF_PAM_CANCELLABLE {
         return get_authtok(PAM_OLDAUTHTOK, prompt);
     }
 
@@ -781,7 +769,7 @@ private:
         return pam::status(code, ::pam_strerror(pamh_, code));
     }
 
-    libpam_string get_authtok(int item, const char* prompt) const noexcept {
+    libpam_string get_authtok(int item, const char* prompt) const HANDOFF_PAM_CANCELLABLE {
         const char* token = nullptr;
         // As with pam_get_user: PAM_SUCCESS comes with a string (an
         // unanswered prompt is PAM_AUTHTOK_ERR).
