@@ -14,8 +14,11 @@
 //                     through pam_prompt
 //
 // A cancelled call leaves libpam's handle mid-call: pam_end refuses it, so the
-// handle itself is never freed (meson.build runs this without LeakSanitizer
-// seeing libpam's allocations; handoff's own are counted here).
+// handle is kept reachable here (abandon()) and valgrind's leak check sees
+// only what else was lost; handoff's own allocations are also counted.
+// AddressSanitizer cannot follow a forced unwind (the skipped frames stay
+// poisoned: google/sanitizers#1399), so meson.build runs this test in the
+// builds without sanitizers and under valgrind, not under ASan.
 #include <handoff/pam.hpp>
 #include <handoff/pam_async.hpp>
 #include <handoff/pam_module.hpp>
@@ -28,6 +31,7 @@
 #include <csignal>
 #include <cstring>
 #include <functional>
+#include <iterator>
 #include <string>
 #include <thread>
 
@@ -40,6 +44,15 @@ namespace pam = handoff::pam;
 namespace {
 
 enum class how { cancel, exit_in_conversation };
+
+// Handles libpam will not end, kept reachable (static storage) to the end.
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): see above
+::pam_handle_t* abandoned[64] = {};
+std::size_t abandoned_count = 0;
+void abandon(::pam_handle_t* pamh) {
+    REQUIRE(abandoned_count < std::size(abandoned));
+    abandoned[abandoned_count++] = pamh;
+}
 
 // A pipe nobody writes to: reading it blocks until the thread is cancelled.
 struct quiet_pipe {
@@ -135,6 +148,7 @@ void check_module_side(const char* service, const char* user, const char* mode, 
     CHECK(out.exit_value == expected_exit(m));
     // libpam will not end a handle left inside a module.
     CHECK(::pam_end(pamh, PAM_SUCCESS) == PAM_SYSTEM_ERR);
+    abandon(pamh);
 }
 
 const how both[] = {how::cancel, how::exit_in_conversation};
@@ -190,6 +204,7 @@ void check_application_side(const char* service, how m, stopper& s, Handler hand
     CHECK(out.exit_value == expected_exit(m));
     REQUIRE(tx.conversation() != nullptr);
     CHECK_FALSE(tx.conversation()->in_handler());  // the reentry guard is down again
+    abandon(tx.native_handle());
 }
 
 }  // namespace
@@ -253,6 +268,7 @@ TEST_CASE("application side: the terminal cancelled in poll restores the signal 
         const bool restored = after.sa_handler == before.sa_handler;
         CHECK(restored);
         CHECK_FALSE(tx.conversation()->in_handler());
+        abandon(tx.native_handle());
     }
 }
 
@@ -281,6 +297,7 @@ TEST_CASE("application side: the async handler cancelled while it waits withdraw
         seen->refuse();
         CHECK_FALSE(channel.answer(std::move(*seen)));
         CHECK_FALSE(tx.conversation()->in_handler());
+        abandon(tx.native_handle());
     }
 }
 
