@@ -54,22 +54,8 @@
 #if HANDOFF_HAS_EXCEPTIONS
 #include <exception>
 #include <system_error>
-// libstdc++ cancels threads by unwinding with abi::__forced_unwind.
-#if defined(__GLIBCXX__)
-#include <cxxabi.h>
-#define HANDOFF_PAM_FORCED_UNWIND 1
 #endif
-#endif
-#ifndef HANDOFF_PAM_FORCED_UNWIND
-#define HANDOFF_PAM_FORCED_UNWIND 0
-#endif
-// A handler for abi::__forced_unwind gets its reference bound to NULL (the
-// unwind carries no C++ object); GCC's -fsanitize=null reports that binding.
-#if HANDOFF_PAM_FORCED_UNWIND && defined(__GNUC__) && !defined(__clang__)
-#define HANDOFF_PAM_FORCED_UNWIND_HANDLER __attribute__((no_sanitize("null")))
-#else
-#define HANDOFF_PAM_FORCED_UNWIND_HANDLER
-#endif
+// HANDOFF_PAM_FORCED_UNWIND, HANDOFF_PAM_CANCELLABLE: see pam_types.hpp.
 
 // pam_sm_* must stay visible when a module is built with -fvisibility=hidden;
 // handoff's own type tags must stay private to each module (section 5).
@@ -589,7 +575,10 @@ void destroy_data_box(::pam_handle_t*, void* data, int) noexcept {
 // A view of the pam_handle_t a pam_sm_* function receives (not owned; copy it
 // freely). Every try_ member returns the PAM code in what it returns and never
 // throws; the members without try_ throw pam::error instead (exception
-// builds), which guarded() turns back into that code.
+// builds), which guarded() turns back into that code. The members that call
+// the application's conversation (converse, prompt, send_info/error, user,
+// authtok) wait in it, so the thread may be cancelled there: they are
+// HANDOFF_PAM_CANCELLABLE (pam_types.hpp), not noexcept, and the unwind passes.
 class module_handle {
 public:
     // Safety: pamh is the handle libpam passed to this pam_sm_* call (never
@@ -603,7 +592,7 @@ public:
     // returns its validated reply (see responses for every case). Texts are
     // not copied. A reply slot is always passed, even for info messages only
     // (some applications crash on a NULL one).
-    responses try_converse(const outgoing* messages, std::size_t n) const noexcept {
+    responses try_converse(const outgoing* messages, std::size_t n) const HANDOFF_PAM_CANCELLABLE {
         if (messages == nullptr || n == 0 || n > PAM_MAX_NUM_MSG) {
             return responses::failed(pamh_, PAM_CONV_ERR, failure::bad_message);
         }
@@ -635,21 +624,21 @@ public:
         response_array owned = response_array::adopt(reply, n);
         return responses::validate(pamh_, rc, std::move(owned), messages, n, any_prompt);
     }
-    responses try_converse(std::initializer_list<outgoing> messages) const noexcept {
+    responses try_converse(std::initializer_list<outgoing> messages) const HANDOFF_PAM_CANCELLABLE {
         return try_converse(messages.begin(), messages.size());
     }
 
     // One prompt; its answer is text(0).
-    responses try_prompt(const char* text, echo e = echo::off) const noexcept {
+    responses try_prompt(const char* text, echo e = echo::off) const HANDOFF_PAM_CANCELLABLE {
         const outgoing m = outgoing::prompt(text, e);
         return try_converse(&m, 1);
     }
     // One info or error message (PAM_TEXT_INFO, PAM_ERROR_MSG).
-    pam::status try_send_info(const char* text) const noexcept {
+    pam::status try_send_info(const char* text) const HANDOFF_PAM_CANCELLABLE {
         const outgoing m = outgoing::info(text);
         return try_converse(&m, 1).status();
     }
-    pam::status try_send_error(const char* text) const noexcept {
+    pam::status try_send_error(const char* text) const HANDOFF_PAM_CANCELLABLE {
         const outgoing m = outgoing::error(text);
         return try_converse(&m, 1).status();
     }
@@ -672,7 +661,7 @@ public:
 
     // pam_get_user(3): PAM_USER, asking the application (with prompt, or
     // libpam's default) if it is not set yet.
-    libpam_string try_user(const char* prompt = nullptr) const noexcept {
+    libpam_string try_user(const char* prompt = nullptr) const HANDOFF_PAM_CANCELLABLE {
         const char* user = nullptr;
         // Linux-PAM returns PAM_SUCCESS with a string only (an unanswered
         // prompt is PAM_CONV_ERR), so c_str() is NULL exactly when !ok().
@@ -683,10 +672,10 @@ public:
     // pam_get_authtok(3): PAM_AUTHTOK (or PAM_OLDAUTHTOK), asked for through
     // libpam's own pam_prompt if no module set it yet. libpam reads that
     // reply itself: it does not refuse overlong answers as try_converse does.
-    libpam_string try_authtok(const char* prompt = nullptr) const noexcept {
+    libpam_string try_authtok(const char* prompt = nullptr) const HANDOFF_PAM_CANCELLABLE {
         return get_authtok(PAM_AUTHTOK, prompt);
     }
-    libpam_string try_old_authtok(const char* prompt = nullptr) const noexcept {
+    libpam_string try_old_authtok(const char* prompt = nullptr) const HANDOFF_PAM_CANCELLABLE {
         return get_authtok(PAM_OLDAUTHTOK, prompt);
     }
 
@@ -793,12 +782,12 @@ public:
     // module set it already; with use_authtok (or use_first_pass) an unset
     // token is an error instead of a prompt. This pair splits that in two, so
     // a module can judge the new token before asking for it again, as
-    // pam_pwquality does. Not noexcept: they call the conversation, and a
-    // thread's cancellation there must pass; they throw nothing themselves.
+    // pam_pwquality does. HANDOFF_PAM_CANCELLABLE, as every call that waits
+    // for the conversation: they throw nothing themselves.
 
     // pam_get_authtok_noverify(3): the new token (PAM_AUTHTOK) set by another
     // module, or asked for once and kept as PAM_AUTHTOK.
-    libpam_string try_authtok_noverify(const char* prompt = nullptr) const {
+    libpam_string try_authtok_noverify(const char* prompt = nullptr) const HANDOFF_PAM_CANCELLABLE {
         const char* token = nullptr;
         const int rc = ::pam_get_authtok_noverify(pamh_, &token, prompt);
         return libpam_string(token, status_of(rc));
@@ -814,7 +803,7 @@ public:
     // read through NULL. Ask only when try_authtok_noverify asked: a token
     // another module set (use_authtok) was verified there.
     libpam_string try_authtok_verify(const libpam_string& first,
-                                     const char* prompt = nullptr) const {
+                                     const char* prompt = nullptr) const HANDOFF_PAM_CANCELLABLE {
         if (!first) return libpam_string(nullptr, first.status());
         if (first.c_str() == nullptr) return libpam_string(nullptr, status_of(PAM_SYSTEM_ERR));
         const char* token = first.c_str();
@@ -897,7 +886,8 @@ public:
     // render (an encoding error): PAM_SYSTEM_ERR; no memory: PAM_BUF_ERR.
     // NOLINTNEXTLINE(cert-dcl50-cpp): C varargs, so the format is checked and goes to vsnprintf
     HANDOFF_PAM_PRINTF(3, 4)
-    pam::status try_infof(module_flags flags, const char* format, ...) const {
+    pam::status try_infof(module_flags flags, const char* format,
+                          ...) const HANDOFF_PAM_CANCELLABLE {
         std::va_list args;
         va_start(args, format);
         pam::status s = vsend(PAM_TEXT_INFO, flags, format, args);
@@ -906,7 +896,8 @@ public:
     }
     // NOLINTNEXTLINE(cert-dcl50-cpp): C varargs, as try_infof
     HANDOFF_PAM_PRINTF(3, 4)
-    pam::status try_errorf(module_flags flags, const char* format, ...) const {
+    pam::status try_errorf(module_flags flags, const char* format,
+                           ...) const HANDOFF_PAM_CANCELLABLE {
         std::va_list args;
         va_start(args, format);
         pam::status s = vsend(PAM_ERROR_MSG, flags, format, args);
@@ -954,7 +945,8 @@ private:
 
     // try_infof/try_errorf: formats into a buffer of the exact size.
     HANDOFF_PAM_PRINTF(4, 0)
-    pam::status vsend(int style, module_flags flags, const char* format, std::va_list args) const {
+    pam::status vsend(int style, module_flags flags, const char* format,
+                      std::va_list args) const HANDOFF_PAM_CANCELLABLE {
         if (flags.silent()) return status_of(PAM_SUCCESS);
         std::va_list again;
         va_copy(again, args);
@@ -976,7 +968,7 @@ private:
         return try_converse(&m, 1).status();
     }
 
-    libpam_string get_authtok(int item, const char* prompt) const noexcept {
+    libpam_string get_authtok(int item, const char* prompt) const HANDOFF_PAM_CANCELLABLE {
         const char* token = nullptr;
         // As with pam_get_user: PAM_SUCCESS comes with a string (an
         // unanswered prompt is PAM_AUTHTOK_ERR).

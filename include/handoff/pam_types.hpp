@@ -17,6 +17,37 @@
 #include <string_view>
 #include <utility>
 
+// Thread cancellation. glibc ends a thread that is cancelled at a
+// cancellation point (poll, read, pthread_cond_wait: where a conversation
+// waits) or that calls pthread_exit by unwinding its stack, through libpam and
+// the modules; libstdc++ shows that unwind to C++ as abi::__forced_unwind. A
+// catch (...) that swallows it, or a noexcept frame it meets, aborts the
+// process. So every barrier of handoff rethrows it (HANDOFF_PAM_FORCED_UNWIND)
+// and the functions through which a conversation is waited for are
+// HANDOFF_PAM_CANCELLABLE in place of noexcept: they throw nothing else.
+// With -fno-exceptions they are noexcept; the compiler then emits no cleanups
+// at all, so a cancelled thread skips every destructor on its stack: cancel
+// threads only in builds with exceptions.
+#if HANDOFF_HAS_EXCEPTIONS
+#define HANDOFF_PAM_CANCELLABLE
+#if defined(__GLIBCXX__)
+#include <cxxabi.h>
+#define HANDOFF_PAM_FORCED_UNWIND 1
+#endif
+#else
+#define HANDOFF_PAM_CANCELLABLE noexcept
+#endif
+#ifndef HANDOFF_PAM_FORCED_UNWIND
+#define HANDOFF_PAM_FORCED_UNWIND 0
+#endif
+// A handler for abi::__forced_unwind gets its reference bound to NULL (the
+// unwind carries no C++ object); GCC's -fsanitize=null reports that binding.
+#if HANDOFF_PAM_FORCED_UNWIND && defined(__GNUC__) && !defined(__clang__)
+#define HANDOFF_PAM_FORCED_UNWIND_HANDLER __attribute__((no_sanitize("null")))
+#else
+#define HANDOFF_PAM_FORCED_UNWIND_HANDLER
+#endif
+
 #ifndef PAM_MAX_NUM_MSG
 #define PAM_MAX_NUM_MSG 32
 #endif
