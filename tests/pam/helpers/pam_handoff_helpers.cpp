@@ -116,6 +116,8 @@ HANDOFF_PAM_CHAUTHTOK(h, flags, args) {
         return report(h, h.try_authtok_verify(first, "New token: "));
     }
     if (*mode == "new_default") return report(h, h.try_authtok());
+    // A first token without a string: refused before libpam reads through it.
+    if (*mode == "verify_nothing") return report(h, h.try_authtok_verify(pam::libpam_string()));
     if (*mode == "pair_default_prompts") {
         pam::libpam_string first = h.try_authtok_noverify();
         return report(h, h.try_authtok_verify(first));

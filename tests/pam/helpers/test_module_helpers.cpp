@@ -317,6 +317,15 @@ TEST_CASE("the pair: an unanswered first prompt is PAM_AUTHTOK_ERR, verify passe
     CHECK(app.prompts() == strings{"New password: "});  // verify did not ask
 }
 
+TEST_CASE("try_authtok_verify of a token without a string is PAM_SYSTEM_ERR, never a crash") {
+    application app;
+    app.answers = {"n3w-token"};
+    handle h("helpers", app);
+    CHECK(h.chauthtok("verify_nothing") == PAM_SUCCESS);
+    CHECK(h.code() == PAM_SYSTEM_ERR);
+    CHECK(app.seen.empty());
+}
+
 TEST_CASE("try_authtok_verify outside pam_sm_chauthtok is PAM_SYSTEM_ERR") {
     application app;
     app.answers = {"n3w-token", "n3w-token"};
