@@ -1068,10 +1068,13 @@ inline std::size_t module_arguments::warn_unknown(
         // Once per name: an earlier argument of this name was logged already.
         const std::string_view name = detail::argument_name(a);
         bool seen = false;
-        for (std::size_t j = 0; j < i && !seen; ++j) {
+        for (std::size_t j = 0; j < i; ++j) {
             const std::string_view b = (*this)[j];
-            seen = detail::argument_name(b) == name &&
-                   detail::judge_argument(b, known) != argument_verdict::known;
+            if (detail::argument_name(b) == name &&
+                detail::judge_argument(b, known) != argument_verdict::known) {
+                seen = true;
+                break;
+            }
         }
         if (seen) continue;
         ++logged;

@@ -118,6 +118,13 @@ HANDOFF_PAM_CHAUTHTOK(h, flags, args) {
     if (*mode == "new_default") return report(h, h.try_authtok());
     // A first token without a string: refused before libpam reads through it.
     if (*mode == "verify_nothing") return report(h, h.try_authtok_verify(pam::libpam_string()));
+#if HANDOFF_HAS_EXCEPTIONS
+    if (*mode == "throw:pair") {
+        const pam::libpam_string first = h.try_authtok_noverify("New token: ");
+        const std::string_view fresh = h.authtok_verify(first, "New token: ");
+        return h.try_setenv("HELPERS_TOKEN", fresh).code();
+    }
+#endif
     if (*mode == "pair_default_prompts") {
         pam::libpam_string first = h.try_authtok_noverify();
         return report(h, h.try_authtok_verify(first));

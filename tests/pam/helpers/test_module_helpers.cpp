@@ -347,6 +347,15 @@ TEST_CASE("the throwing forms of the pair carry libpam's code out of the body") 
     stderr_capture log;
     CHECK(h.authenticate("throw:verify") == PAM_SYSTEM_ERR);
 }
+
+TEST_CASE("the throwing forms of the pair return the verified token") {
+    application app;
+    app.answers = {"n3w-token", "n3w-token"};
+    handle h("helpers", app);
+    CHECK(h.chauthtok("throw:pair") == PAM_SUCCESS);
+    CHECK(h.token() == "n3w-token");
+    CHECK(app.prompts() == strings{"New token: ", "Retype New token: "});
+}
 #endif
 
 TEST_SUITE_END();
@@ -569,6 +578,9 @@ TEST_CASE("warn_unknown: known options log nothing; names are cut at 64 bytes") 
     CHECK(count(text, "unknown option " + std::string(64, 'n')) == 1);
     CHECK(count(text, std::string(65, 'n')) == 0);
     CHECK(pam::module_arguments().warn_unknown(h.module(), {}) == 0);
+    // An empty name in the list is a flag named "", not a key.
+    const char* one[] = {"debug"};
+    CHECK(pam::module_arguments(1, one).warn_unknown(h.module(), {"", "debug"}) == 0);
 }
 
 TEST_SUITE_END();
