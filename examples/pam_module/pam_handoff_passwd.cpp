@@ -132,12 +132,9 @@ std::optional<options> read_options(pam::module_handle h, const pam::module_argu
     (void)args.warn_unknown(h, {"file=", "nodelay", "minlen=", "use_first_pass", "try_first_pass",
                                 "use_authtok", "authtok_type="});
     options o;
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        if (args[i].substr(0, 5) == "file=" && args[i].size() > 5) {
-            o.file = args[i].data() + 5;
-            break;
-        }
-    }
+    // The value is the end of an argv string, so it is NUL-terminated.
+    const std::optional<std::string_view> file = args.value("file");
+    if (file && !file->empty()) o.file = file->data();
     if (o.file == nullptr) {
         h.log(LOG_ERR, "no file= argument in the service file");
         return std::nullopt;

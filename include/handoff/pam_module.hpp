@@ -884,7 +884,7 @@ public:
     // result is PAM_SUCCESS (pam_info itself does not look). The text is not
     // limited to PAM_MAX_MSG_SIZE, as with pam_info. A format libc cannot
     // render (an encoding error): PAM_SYSTEM_ERR; no memory: PAM_BUF_ERR.
-    // NOLINTNEXTLINE(cert-dcl50-cpp): C varargs, so the format is checked and goes to vsnprintf
+    // NOLINTBEGIN(cert-dcl50-cpp): C varargs, so the format is checked and goes to vsnprintf
     HANDOFF_PAM_PRINTF(3, 4)
     pam::status try_infof(module_flags flags, const char* format,
                           ...) const HANDOFF_PAM_CANCELLABLE {
@@ -894,7 +894,6 @@ public:
         va_end(args);
         return s;
     }
-    // NOLINTNEXTLINE(cert-dcl50-cpp): C varargs, as try_infof
     HANDOFF_PAM_PRINTF(3, 4)
     pam::status try_errorf(module_flags flags, const char* format,
                            ...) const HANDOFF_PAM_CANCELLABLE {
@@ -904,6 +903,7 @@ public:
         va_end(args);
         return s;
     }
+    // NOLINTEND(cert-dcl50-cpp)
 
     // --- fail delay ---------------------------------------------------------
 

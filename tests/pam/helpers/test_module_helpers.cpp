@@ -52,7 +52,7 @@ struct application {
         return PAM_SUCCESS;
     }
     static void fail_delay(int, unsigned usec, void* data) {
-        static_cast<application*>(const_cast<void*>(data))->delay = usec;
+        static_cast<application*>(data)->delay = usec;
     }
     std::vector<std::string> prompts() const {
         std::vector<std::string> out;
@@ -87,14 +87,18 @@ public:
     }
     void use_fail_delay() {
         void (*fn)(int, unsigned, void*) = &application::fail_delay;
-        REQUIRE(::pam_set_item(pamh_, PAM_FAIL_DELAY, reinterpret_cast<const void*>(fn)) ==
-                PAM_SUCCESS);
+        // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): PAM_FAIL_DELAY's C API
+        const void* item = reinterpret_cast<const void*>(fn);
+        REQUIRE(::pam_set_item(pamh_, PAM_FAIL_DELAY, item) == PAM_SUCCESS);
     }
     // What the module reported (see pam_handoff_helpers.cpp).
     int code() const {
         const char* c = ::pam_getenv(pamh_, "HELPERS_CODE");
         REQUIRE(c != nullptr);
-        return std::atoi(c);
+        char* end = nullptr;
+        const long code = std::strtol(c, &end, 10);
+        REQUIRE(*end == '\0');
+        return static_cast<int>(code);
     }
     std::optional<std::string> token() const {
         const char* t = ::pam_getenv(pamh_, "HELPERS_TOKEN");
