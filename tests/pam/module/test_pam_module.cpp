@@ -667,6 +667,26 @@ TEST_CASE("data stored through the C API is not handed out as a typed object") {
     CHECK(events.take() == lines{"foreign cleanup"});
 }
 
+TEST_CASE("what a C module stores under a key's name is never read: a small integer, one byte") {
+    // pam_set_data(h, name, (void*)1, NULL), and a 1-byte allocation, under
+    // the probe's name and the demo's, then get_data in the probe and in the
+    // demo further down the stack (service planted_demo). Under ASan a read
+    // of the one byte's neighbours is a heap-buffer-overflow; the integer, a
+    // SIGSEGV anywhere.
+    for (const char* mode : {"plant_tiny", "plant_byte"}) {
+        CAPTURE(mode);
+        application app;
+        app.answers = {"1234"};
+        handle h("planted_demo", app);
+        REQUIRE(h.started() == PAM_SUCCESS);
+        CHECK(h.authenticate(mode) == PAM_SUCCESS);
+        REQUIRE(app.batches.size() == 1);
+        REQUIRE(app.batches[0].size() == 2);
+        CHECK(app.batches[0][0].text == "Enter the code.");  // no count read from the byte
+        CHECK(h.end(PAM_SUCCESS) == PAM_SUCCESS);
+    }
+}
+
 TEST_CASE("the same type stored by another module is that module's, not handed out here") {
     application app;
     handle h("probe_twin", app);
