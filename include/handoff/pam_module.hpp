@@ -29,6 +29,7 @@
 #include <string.h>  // NOLINT(modernize-deprecated-headers): strnlen is POSIX, not in <cstring>
 #include <syslog.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstddef>
 #include <cstdint>
@@ -334,6 +335,8 @@ static_assert(sizeof(outgoing) == sizeof(::pam_message) && std::is_standard_layo
 //   PAM_SUCCESS, NULL array, no prompts   PAM_SUCCESS (nothing to read)
 //   a resp_retcode other than 0           PAM_CONV_ERR    failure::bad_reply
 //   a NULL answer to a prompt             PAM_CONV_ERR    failure::unanswered_prompt
+//   an answer with no NUL in its malloc
+//     block (glibc: malloc_usable_size)   PAM_CONV_ERR    failure::bad_reply
 //   an answer of PAM_MAX_RESP_SIZE bytes
 //     or more (never truncated)           PAM_CONV_ERR    failure::answer_too_long
 //   an answer to an info/error message    PAM_SUCCESS; the answer is wiped and
@@ -401,7 +404,12 @@ private:
             if (r.resp_retcode != 0) return failed(pamh, PAM_CONV_ERR, failure::bad_reply);
             if (!is_prompt_style(sent[i].kind())) continue;
             if (r.resp == nullptr) return failed(pamh, PAM_CONV_ERR, failure::unanswered_prompt);
-            if (::strnlen(r.resp, PAM_MAX_RESP_SIZE) >= PAM_MAX_RESP_SIZE) {
+            // Never read past the block: an answer need not hold a NUL.
+            const std::size_t block = detail::malloc_block_size(r.resp);
+            const std::size_t length =
+                ::strnlen(r.resp, std::min<std::size_t>(PAM_MAX_RESP_SIZE, block));
+            if (length == block) return failed(pamh, PAM_CONV_ERR, failure::bad_reply);
+            if (length >= PAM_MAX_RESP_SIZE) {
                 return failed(pamh, PAM_CONV_ERR, failure::answer_too_long);
             }
         }
