@@ -36,9 +36,11 @@
 #include <string.h>  // NOLINT(modernize-deprecated-headers): strnlen is POSIX, not in <cstring>
 #include <syslog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdarg>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
@@ -355,6 +357,8 @@ static_assert(sizeof(outgoing) == sizeof(::pam_message) && std::is_standard_layo
 //   PAM_SUCCESS, NULL array, no prompts   PAM_SUCCESS (nothing to read)
 //   a resp_retcode other than 0           PAM_CONV_ERR    failure::bad_reply
 //   a NULL answer to a prompt             PAM_CONV_ERR    failure::unanswered_prompt
+//   an answer with no NUL in its malloc
+//     block (glibc: malloc_usable_size)   PAM_CONV_ERR    failure::bad_reply
 //   an answer of PAM_MAX_RESP_SIZE bytes
 //     or more (never truncated)           PAM_CONV_ERR    failure::answer_too_long
 //   an answer to an info/error message    PAM_SUCCESS; the answer is wiped and
@@ -422,7 +426,12 @@ private:
             if (r.resp_retcode != 0) return failed(pamh, PAM_CONV_ERR, failure::bad_reply);
             if (!is_prompt_style(sent[i].kind())) continue;
             if (r.resp == nullptr) return failed(pamh, PAM_CONV_ERR, failure::unanswered_prompt);
-            if (::strnlen(r.resp, PAM_MAX_RESP_SIZE) >= PAM_MAX_RESP_SIZE) {
+            // Never read past the block: an answer need not hold a NUL.
+            const std::size_t block = detail::malloc_block_size(r.resp);
+            const std::size_t length =
+                ::strnlen(r.resp, std::min<std::size_t>(PAM_MAX_RESP_SIZE, block));
+            if (length == block) return failed(pamh, PAM_CONV_ERR, failure::bad_reply);
+            if (length >= PAM_MAX_RESP_SIZE) {
                 return failed(pamh, PAM_CONV_ERR, failure::answer_too_long);
             }
         }
@@ -507,32 +516,45 @@ private:
 //     returns: libpam took nothing, so the object is freed here.
 // The status pam_end passes to the cleanup is not forwarded to the deleter.
 //
-// Typed retrieval: a data_key<T> binds a name to T at compile time, and the
-// box carries a tag for T that get_data checks before it hands out a T*. The
-// tag is private to the module that set the data (a type's name does not
-// prove the same layout in another module built separately), so get_data
-// returns nullptr for data set under that name with another type, by another
-// module or through the C API.
+// Typed retrieval, by construction: handoff never stores under the name a
+// data_key<T> is given, but under that name followed by a separator no C
+// module writes (the byte 0x1f), "handoff:" and the address of a tag for T
+// that is private to the module (hex): "my_module.count\x1fhandoff:7f3a...".
+// A name of that shape holds only a box this module stored for this T, so
+// get_data never reads memory it did not write: whatever a C module (or
+// another handoff module, or this one with another type) stores under the
+// plain name or under its own names is never looked at. A type's name does
+// not prove the same layout in another module built separately: hence the
+// tag's address, not the type's name, in the stored name.
 //
 // Safety: names are one namespace for the whole module stack. Prefix them with
-// your module's name. get_data reads one pointer at the start of what is
-// stored under the name to find the tag, so another module storing something
-// smaller than a pointer under the same name would make that read overrun.
+// your module's name.
 
-// A name bound to a type. name must live as long as the module (a literal).
+// A name bound to a type: a string literal of at most max_name bytes (the
+// stored name is built from it in a buffer on the stack).
 template <class T>
 class data_key {
     static_assert(std::is_object_v<T> && !std::is_array_v<T>,
                   "handoff: module data is one object; keep arrays in an owner of their own");
 
 public:
-    constexpr explicit data_key(const char* name) noexcept : name_(name) {}
+    static constexpr std::size_t max_name = 200;
+
+    template <std::size_t N>
+    // NOLINTNEXTLINE(cppcoreguidelines-avoid-c-arrays,modernize-avoid-c-arrays): a literal
+    constexpr explicit data_key(const char (&name)[N]) noexcept
+        : name_(name), size_(std::char_traits<char>::length(name)) {
+        static_assert(N - 1 <= max_name, "handoff: a data_key name has at most 200 bytes");
+    }
     // libpam declares the name nonnull (UBSan: "null pointer passed as argument").
     explicit data_key(std::nullptr_t) = delete;
+    // The name as given; the name libpam sees is longer (see above).
     constexpr const char* name() const noexcept { return name_; }
+    constexpr std::size_t size() const noexcept { return size_; }
 
 private:
     const char* name_;
+    std::size_t size_;
 };
 
 namespace detail {
@@ -543,17 +565,41 @@ struct HANDOFF_PAM_MODULE_LOCAL data_tag {
     static constexpr char id = 0;
 };
 
+// The name libpam keeps T's data under (see above), built on the stack.
+class stored_data_name {
+public:
+    static constexpr char marker[] =
+        "\x1f"
+        "handoff:";
+    static constexpr std::size_t digits = 2 * sizeof(std::uintptr_t);
+
+    template <class T>
+    explicit stored_data_name(const data_key<T>& key) noexcept {
+        std::memcpy(text_, key.name(), key.size());
+        char* p = text_ + key.size();
+        std::memcpy(p, marker, sizeof marker - 1);
+        p += sizeof marker - 1;
+        // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the tag's address is the
+        // name
+        auto tag = reinterpret_cast<std::uintptr_t>(&data_tag<T>::id);
+        for (std::size_t i = digits; i-- > 0; tag >>= 4) p[i] = "0123456789abcdef"[tag & 0xfu];
+        p[digits] = '\0';
+    }
+    const char* c_str() const noexcept { return text_; }
+
+private:
+    char text_[data_key<char>::max_name + sizeof marker - 1 + digits + 1];
+};
+
 struct data_box_header {
-    data_box_header(const void* t, void* o) noexcept : tag(t), object(o) {}
-    const void* tag;
+    explicit data_box_header(void* o) noexcept : object(o) {}
     void* object;
 };
 
 template <class T, class Deleter>
 struct data_box : data_box_header {
     explicit data_box(std::unique_ptr<T, Deleter>&& o) noexcept
-        : data_box_header(&data_tag<T>::id, handoff::detail::as_void(o.get())),
-          owner(std::move(o)) {}
+        : data_box_header(handoff::detail::as_void(o.get())), owner(std::move(o)) {}
     std::unique_ptr<T, Deleter> owner;
 };
 
@@ -741,8 +787,8 @@ public:
         if (raw == nullptr) return status_of(PAM_BUF_ERR);  // owner frees the object
         box_type* box = ::new (raw) box_type(std::move(owner));
         detail::data_box_header* header = box;
-        const int rc =
-            ::pam_set_data(pamh_, key.name(), header, &detail::destroy_data_box<box_type>);
+        const int rc = ::pam_set_data(pamh_, detail::stored_data_name(key).c_str(), header,
+                                      &detail::destroy_data_box<box_type>);
         if (rc != PAM_SUCCESS) detail::destroy_data_box<box_type>(pamh_, header, rc);
         return status_of(rc);
     }
@@ -754,18 +800,19 @@ public:
     template <class T>
     T* get_data(const data_key<T>& key) const noexcept {
         const void* stored = nullptr;
-        if (::pam_get_data(pamh_, key.name(), &stored) != PAM_SUCCESS || stored == nullptr) {
+        if (::pam_get_data(pamh_, detail::stored_data_name(key).c_str(), &stored) != PAM_SUCCESS ||
+            stored == nullptr) {
             return nullptr;
         }
-        const auto* header = static_cast<const detail::data_box_header*>(stored);
-        if (header->tag != &detail::data_tag<T>::id) return nullptr;
-        return static_cast<T*>(header->object);
+        // Only this module's box for T is ever stored under that name.
+        return static_cast<T*>(static_cast<const detail::data_box_header*>(stored)->object);
     }
 
     // Runs the deleter of what key's name holds now; get_data then returns nullptr.
     template <class T>
     pam::status try_remove_data(const data_key<T>& key) const noexcept {
-        return status_of(::pam_set_data(pamh_, key.name(), nullptr, nullptr));
+        return status_of(
+            ::pam_set_data(pamh_, detail::stored_data_name(key).c_str(), nullptr, nullptr));
     }
 
 #if HANDOFF_HAS_EXCEPTIONS

@@ -12,6 +12,8 @@
 
 #include <security/pam_appl.h>
 
+#include <string.h>  // NOLINT(modernize-deprecated-headers): strnlen is POSIX, not in <cstring>
+
 #include <cstring>
 #include <exception>
 #include <string_view>
@@ -46,6 +48,10 @@
 #define HANDOFF_PAM_FORCED_UNWIND_HANDLER __attribute__((no_sanitize("null")))
 #else
 #define HANDOFF_PAM_FORCED_UNWIND_HANDLER
+#endif
+
+#if defined(__GLIBC__)
+#include <malloc.h>  // malloc_usable_size
 #endif
 
 #ifndef PAM_MAX_NUM_MSG
@@ -344,15 +350,45 @@ private:
     std::size_t n_;
 };
 
-// pam_response elements own their resp string, wiped before it is freed.
-// The element is then left all zero, padding included: resp_retcode may
-// hold a refusal (reply_batch keeps it there until the adapter reads it) and
-// the padding whatever malloc handed out.
+namespace detail {
+// The size of the malloc block p points to, where the C library can say
+// (glibc's malloc_usable_size; ASan and valgrind report the size asked
+// for); SIZE_MAX where it cannot. Safety: p came from malloc.
+inline std::size_t malloc_block_size(const char* p) noexcept {
+#if defined(__GLIBC__)
+    return ::malloc_usable_size(
+        const_cast<char*>(p));  // NOLINT(cppcoreguidelines-pro-type-const-cast): reads only
+#else
+    (void)p;
+    return static_cast<std::size_t>(-1);
+#endif
+}
+
+// The bytes of an answer to wipe: up to and including its NUL, never past its
+// block. An application's answer need not be NUL-terminated (a hostile one is
+// not), so the scan is bounded where the block's size is known.
+inline std::size_t answer_bytes(const char* p) noexcept {
+    const std::size_t block = malloc_block_size(p);
+    const std::size_t n = ::strnlen(p, block);
+    return n < block ? n + 1 : block;
+}
+}  // namespace detail
+
+// pam_response elements own their resp string, wiped before it is freed: up
+// to and including the NUL, or the whole block for an answer that has none
+// (detail::answer_bytes). The element is then left all zero, padding
+// included: resp_retcode may hold a refusal (reply_batch keeps it there until
+// the adapter reads it) and the padding whatever malloc handed out.
 struct owns_response_text {
     static constexpr bool wipe_buffer = false;
     template <class Domain>
     static void release_element(::pam_response& r) noexcept {
-        owns_secret_strings::release_element<Domain>(r.resp);
+        static_assert(std::is_same_v<Domain, libc>,
+                      "handoff: pam_response texts are malloc'ed (libpam frees them with free)");
+        if (r.resp != nullptr) {
+            secure_wipe(r.resp, detail::answer_bytes(r.resp));
+            libc::deallocate(r.resp);
+        }
         std::memset(static_cast<void*>(&r), 0, sizeof r);
     }
 };

@@ -13,6 +13,7 @@
 #include <handoff/pam_module.hpp>
 
 #include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -97,6 +98,8 @@ constexpr pam::data_key<c_object> c_object_key{"probe.c_object"};
 constexpr pam::data_key<counted> foreign_key{"probe.foreign"};
 
 int verdict(bool ok) { return ok ? PAM_SUCCESS : PAM_AUTH_ERR; }
+
+void free_byte(pam_handle_t*, void* data, int) { std::free(data); }
 
 void free_foreign(pam_handle_t*, void* data, int) {
     report("foreign cleanup");
@@ -192,6 +195,23 @@ HANDOFF_PAM_AUTHENTICATE(h, flags, args) {
             return PAM_AUTH_ERR;
         }
         return verdict(h.get_data(foreign_key) == nullptr);
+    }
+    // What C modules store under a name a key uses (an old pam_unix idiom:
+    // a small integer as the pointer, no cleanup; or one byte of data): not
+    // read by get_data, here or in the demo module further down the stack.
+    if (m == "plant_tiny" || m == "plant_byte") {
+        const bool tiny = m == "plant_tiny";
+        for (const char* name : {counted_key.name(), "pam_handoff_demo.attempts"}) {
+            void* data = tiny ? reinterpret_cast<void*>(std::uintptr_t{1}) : std::malloc(1);
+            if (data == nullptr) return PAM_BUF_ERR;
+            if (!tiny) *static_cast<char*>(data) = 'x';
+            if (pam_set_data(h.native_handle(), name, data, tiny ? nullptr : free_byte) !=
+                PAM_SUCCESS) {
+                if (!tiny) std::free(data);
+                return PAM_AUTH_ERR;
+            }
+        }
+        return verdict(h.get_data(counted_key) == nullptr);
     }
     if (m == "remove") {
         if (!h.try_set_data(counted_key, std::make_unique<counted>("A"))) return PAM_AUTH_ERR;

@@ -59,6 +59,7 @@ enum class act {
     odd_code_after_write,  // the same with PAM_AUTH_ERR, not a conversation code
     conv_again,            // PAM_CONV_AGAIN, nothing written
     answer_info_too,       // right answers, and info/error messages answered with their text
+    unterminated,          // every slot (prompts and messages) a block of `long_size` 'x', no NUL
 };
 
 // A malloc'ed copy made in this executable, so the counting malloc sees it.
@@ -85,6 +86,12 @@ struct application {
     std::size_t next = 0;
 
     char* next_answer() {
+        if (what == act::unterminated) {
+            char* a = static_cast<char*>(std::malloc(long_size));
+            // All of the block glibc gives, so no NUL hides in its slack.
+            if (a != nullptr) std::memset(a, 'x', ::malloc_usable_size(a));
+            return a;
+        }
         if (what == act::long_answer) {
             char* a = static_cast<char*>(std::malloc(long_size + 1));
             if (a == nullptr) return nullptr;
@@ -115,6 +122,7 @@ struct application {
             const bool prompt = s == PAM_PROMPT_ECHO_OFF || s == PAM_PROMPT_ECHO_ON;
             if (prompt && self->what != act::null_answer) r[i].resp = self->next_answer();
             if (!prompt && self->what == act::answer_info_too) r[i].resp = copy_string(msg[i]->msg);
+            if (!prompt && self->what == act::unterminated) r[i].resp = self->next_answer();
         }
         if (self->what == act::retcode) r[n - 1].resp_retcode = 1;
         *resp = r;
@@ -329,6 +337,30 @@ TEST_CASE("every misbehaviour of the application gives its documented code and f
         // The array too: owns_response_text leaves each released element
         // all zero, a resp_retcode the application set included.
         CHECK(wrapped::state().frees_nonzero == 0);
+    }
+}
+
+TEST_CASE("an answer with no NUL is refused and wiped within its block, never past it") {
+    // A hostile application: 600 bytes (longer than any answer) or 100 bytes
+    // (shorter) of 'x' and no NUL, for the prompt and the info message alike.
+    // valgrind and ASan report any byte read or wiped past the block.
+    for (std::size_t size : {std::size_t{600}, std::size_t{100}}) {
+        CAPTURE(size);
+        application app;
+        app.what = act::unterminated;
+        app.long_size = size;
+        handle h("probe", app);
+        REQUIRE(h.started() == PAM_SUCCESS);
+        wrapped::armed count;
+        {
+            pam::responses r = info_and_prompt(h.get());
+            CHECK(r.code() == PAM_CONV_ERR);
+            CHECK(r.conversation_failure() == (size > PAM_MAX_RESP_SIZE
+                                                   ? pam::failure::answer_too_long
+                                                   : pam::failure::bad_reply));
+        }
+        CHECK(wrapped::state().live_count == 0);
+        CHECK(wrapped::state().frees_nonzero == 0);  // both blocks wiped whole
     }
 }
 
@@ -665,6 +697,26 @@ TEST_CASE("data stored through the C API is not handed out as a typed object") {
     CHECK(h.authenticate("foreign") == PAM_SUCCESS);
     CHECK(h.end(PAM_SUCCESS) == PAM_SUCCESS);
     CHECK(events.take() == lines{"foreign cleanup"});
+}
+
+TEST_CASE("what a C module stores under a key's name is never read: a small integer, one byte") {
+    // pam_set_data(h, name, (void*)1, NULL), and a 1-byte allocation, under
+    // the probe's name and the demo's, then get_data in the probe and in the
+    // demo further down the stack (service planted_demo). Under ASan a read
+    // of the one byte's neighbours is a heap-buffer-overflow; the integer, a
+    // SIGSEGV anywhere.
+    for (const char* mode : {"plant_tiny", "plant_byte"}) {
+        CAPTURE(mode);
+        application app;
+        app.answers = {"1234"};
+        handle h("planted_demo", app);
+        REQUIRE(h.started() == PAM_SUCCESS);
+        CHECK(h.authenticate(mode) == PAM_SUCCESS);
+        REQUIRE(app.batches.size() == 1);
+        REQUIRE(app.batches[0].size() == 2);
+        CHECK(app.batches[0][0].text == "Enter the code.");  // no count read from the byte
+        CHECK(h.end(PAM_SUCCESS) == PAM_SUCCESS);
+    }
 }
 
 TEST_CASE("the same type stored by another module is that module's, not handed out here") {
