@@ -355,6 +355,8 @@ static_assert(sizeof(outgoing) == sizeof(::pam_message) && std::is_standard_layo
 //      as Linux-PAM's pam_vprompt frees it)
 //   PAM_SUCCESS, NULL array, prompts sent PAM_CONV_ERR    failure::bad_reply
 //   PAM_SUCCESS, NULL array, no prompts   PAM_SUCCESS (nothing to read)
+//   an array whose malloc block holds
+//     fewer than n elements (glibc)       PAM_CONV_ERR    failure::bad_reply
 //   a resp_retcode other than 0           PAM_CONV_ERR    failure::bad_reply
 //   a NULL answer to a prompt             PAM_CONV_ERR    failure::unanswered_prompt
 //   an answer with no NUL in its malloc
@@ -666,8 +668,12 @@ public:
         ::pam_response* reply = nullptr;
         const int rc = conv->conv(static_cast<int>(n), pointers, &reply, conv->appdata_ptr);
         // Owned from here on, whatever rc says: pam_conv(3) promises num_msg
-        // elements when the pointer is set.
-        response_array owned = response_array::adopt(reply, n);
+        // elements when the pointer is set. An array whose malloc block is
+        // too small for them (a conversation that counted wrong) is read,
+        // wiped and freed only as far as it goes, and refused.
+        const std::size_t fits = elements_in_block(reply, n);
+        response_array owned = response_array::adopt(reply, fits);
+        if (fits < n) return responses::failed(pamh_, PAM_CONV_ERR, failure::bad_reply);
         return responses::validate(pamh_, rc, std::move(owned), messages, n, any_prompt);
     }
     responses try_converse(std::initializer_list<outgoing> messages) const HANDOFF_PAM_CANCELLABLE {
@@ -981,6 +987,15 @@ public:
 private:
     pam::status status_of(int code) const noexcept {
         return pam::status(code, ::pam_strerror(pamh_, code));
+    }
+
+    // How many of the n pam_response the application's array can hold, by
+    // its malloc block (detail::malloc_block_size); n where that is unknown.
+    static std::size_t elements_in_block(const ::pam_response* reply, std::size_t n) noexcept {
+        if (reply == nullptr) return n;
+        const std::size_t block =
+            detail::malloc_block_size(static_cast<const char*>(static_cast<const void*>(reply)));
+        return std::min(n, block / sizeof(::pam_response));
     }
 
     static bool is_env_name(std::string_view name) noexcept {

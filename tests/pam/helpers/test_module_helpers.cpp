@@ -30,6 +30,8 @@ namespace {
 // and records every message.
 struct application {
     std::vector<std::string> answers;
+    // Returns an array of one pam_response fewer than num_msg.
+    bool short_array = false;
     std::size_t next = 0;
     std::vector<std::pair<int, std::string>> seen;
     // What libpam's PAM_FAIL_DELAY callback was given, if it was called.
@@ -37,15 +39,19 @@ struct application {
 
     static int conv(int n, const ::pam_message** msg, ::pam_response** resp, void* data) {
         auto* self = static_cast<application*>(data);
+        const int slots = self->short_array ? n - 1 : n;
         auto* r = static_cast<::pam_response*>(
-            std::calloc(static_cast<std::size_t>(n), sizeof(::pam_response)));
+            std::calloc(static_cast<std::size_t>(slots), sizeof(::pam_response)));
         if (r == nullptr) return PAM_BUF_ERR;
-        for (int i = 0; i < n; ++i) {
+        for (int i = 0; i < slots; ++i) {
             self->seen.emplace_back(msg[i]->msg_style, msg[i]->msg);
             const int s = msg[i]->msg_style;
             if ((s == PAM_PROMPT_ECHO_OFF || s == PAM_PROMPT_ECHO_ON) &&
                 self->next < self->answers.size()) {
-                r[i].resp = ::strdup(self->answers[self->next++].c_str());
+                // malloc'ed here, so the counting malloc sees it.
+                const std::string& a = self->answers[self->next++];
+                r[i].resp = static_cast<char*>(std::malloc(a.size() + 1));
+                if (r[i].resp != nullptr) std::memcpy(r[i].resp, a.c_str(), a.size() + 1);
             }
         }
         *resp = r;
@@ -585,6 +591,30 @@ TEST_CASE("warn_unknown: known options log nothing; names are cut at 64 bytes") 
     // An empty name in the list is a flag named "", not a key.
     const char* one[] = {"debug"};
     CHECK(pam::module_arguments(1, one).warn_unknown(h.module(), {"", "debug"}) == 0);
+}
+
+TEST_SUITE_END();
+
+TEST_SUITE_BEGIN("module conversation");
+
+TEST_CASE("an array shorter than num_msg is freed as far as it goes and refused") {
+    application app;
+    app.answers = {"first", "second"};
+    app.short_array = true;
+    handle h("helpers", app);
+    {
+        wrapped::armed counting;
+        {
+            pam::responses r = h.module().try_converse(
+                {pam::outgoing::prompt("one: "), pam::outgoing::prompt("two: ")});
+            CHECK(r.code() == PAM_CONV_ERR);
+            CHECK(r.conversation_failure() == pam::failure::bad_reply);
+            CHECK_FALSE(r.has_answer(0));
+        }
+        CHECK(wrapped::state().live_count == 0);     // the array and its one answer
+        CHECK(wrapped::state().frees_nonzero == 0);  // both wiped
+    }
+    CHECK(app.next == 1);  // the application answered once: one slot
 }
 
 TEST_SUITE_END();
