@@ -349,7 +349,9 @@ static_assert(sizeof(outgoing) == sizeof(::pam_message) && std::is_standard_layo
 //
 // How each reply of the application is read (see also docs/api.md):
 //   conversation returned PAM_BUF_ERR     PAM_BUF_ERR     failure::out_of_memory
-//   conversation returned PAM_CONV_AGAIN  PAM_CONV_AGAIN  failure::conversation_error
+//   conversation returned PAM_CONV_AGAIN  PAM_INCOMPLETE  failure::conversation_error
+//     (a module never passes PAM_CONV_AGAIN up: it returns PAM_INCOMPLETE,
+//      keeps its state with set_data, and libpam calls it again)
 //   conversation returned any other error PAM_CONV_ERR    failure::conversation_error
 //     (a reply written before the error is wiped and freed all the same,
 //      as Linux-PAM's pam_vprompt frees it)
@@ -375,8 +377,8 @@ public:
 
     bool ok() const noexcept { return status_.ok(); }
     explicit operator bool() const noexcept { return ok(); }
-    // The code a module would return for this call: PAM_SUCCESS, PAM_CONV_ERR,
-    // PAM_BUF_ERR or PAM_CONV_AGAIN.
+    // The code a module returns for this call: PAM_SUCCESS, PAM_CONV_ERR,
+    // PAM_BUF_ERR or PAM_INCOMPLETE (the conversation said PAM_CONV_AGAIN).
     int code() const noexcept { return status_.code(); }
     failure conversation_failure() const noexcept { return status_.conversation_failure(); }
     const pam::status& status() const noexcept { return status_; }
@@ -415,7 +417,7 @@ private:
                               const outgoing* sent, std::size_t n, bool any_prompt) noexcept {
         if (rc != PAM_SUCCESS) {
             if (rc == PAM_BUF_ERR) return failed(pamh, PAM_BUF_ERR, failure::out_of_memory);
-            return failed(pamh, rc == PAM_CONV_AGAIN ? PAM_CONV_AGAIN : PAM_CONV_ERR,
+            return failed(pamh, rc == PAM_CONV_AGAIN ? PAM_INCOMPLETE : PAM_CONV_ERR,
                           failure::conversation_error);
         }
         if (!answers) {
@@ -695,6 +697,16 @@ public:
         return try_converse(&m, 1).status();
     }
 
+    // The same, as pam_info(3)/pam_error(3) are used: nothing is sent when
+    // the application passed PAM_SILENT (PAM_SUCCESS). libpam's own pam_info
+    // does not look at the flags; modules must, and these do.
+    pam::status try_send_info(module_flags flags, const char* text) const HANDOFF_PAM_CANCELLABLE {
+        return flags.silent() ? status_of(PAM_SUCCESS) : try_send_info(text);
+    }
+    pam::status try_send_error(module_flags flags, const char* text) const HANDOFF_PAM_CANCELLABLE {
+        return flags.silent() ? status_of(PAM_SUCCESS) : try_send_error(text);
+    }
+
 #if HANDOFF_HAS_EXCEPTIONS
     responses converse(const outgoing* messages, std::size_t n) const {
         return checked(try_converse(messages, n));
@@ -707,7 +719,24 @@ public:
     }
     void send_info(const char* text) const { check(try_send_info(text)); }
     void send_error(const char* text) const { check(try_send_error(text)); }
+    void send_info(module_flags flags, const char* text) const {
+        check(try_send_info(flags, text));
+    }
+    void send_error(module_flags flags, const char* text) const {
+        check(try_send_error(flags, text));
+    }
 #endif
+
+    // pam_fail_delay(3): asks libpam to wait at least this long before it
+    // returns a failure to the application (the longest request of the stack
+    // wins, randomised by libpam; an application's PAM_FAIL_DELAY function
+    // replaces the wait). Call it before the check that may fail, as pam_unix
+    // does. A negative or overlong delay is clamped to 0 .. UINT_MAX us.
+    pam::status try_fail_delay(std::chrono::microseconds delay) const noexcept {
+        const auto us = std::clamp<std::chrono::microseconds::rep>(
+            delay.count(), 0, std::numeric_limits<unsigned>::max());
+        return status_of(::pam_fail_delay(pamh_, static_cast<unsigned>(us)));
+    }
 
     // --- user, authentication tokens, items ---------------------------------
 

@@ -319,6 +319,19 @@ HANDOFF_PAM_AUTHENTICATE(h, flags, args) {
         return r ? PAM_SUCCESS : r.code();
     }
     if (m == "send_info") return h.try_send_info("just so you know").code();
+    // pam_info/pam_error with the silent check: nothing reaches the
+    // application under PAM_SILENT.
+    if (m == "send_with_flags") {
+        const int info = h.try_send_info(flags, "info unless silent").code();
+        return info != PAM_SUCCESS ? info : h.try_send_error(flags, "error unless silent").code();
+    }
+#if HANDOFF_HAS_EXCEPTIONS
+    if (m == "send_with_flags_throwing") {
+        h.send_info(flags, "info unless silent");
+        h.send_error(flags, "error unless silent");
+        return PAM_SUCCESS;
+    }
+#endif
 
     // --- flags: what the application passed, named ---
     if (m == "flags") {

@@ -309,7 +309,8 @@ TEST_CASE("every misbehaviour of the application gives its documented code and f
         {act::conv_err_after_write, 0, PAM_CONV_ERR, pam::failure::conversation_error},
         {act::buf_err_after_write, 0, PAM_BUF_ERR, pam::failure::out_of_memory},
         {act::odd_code_after_write, 0, PAM_CONV_ERR, pam::failure::conversation_error},
-        {act::conv_again, 0, PAM_CONV_AGAIN, pam::failure::conversation_error},
+        // A module returns PAM_INCOMPLETE then, never PAM_CONV_AGAIN.
+        {act::conv_again, 0, PAM_INCOMPLETE, pam::failure::conversation_error},
     };
     for (const converse_case& c : cases) {
         CAPTURE(static_cast<int>(c.what));
@@ -589,7 +590,8 @@ TEST_CASE("a misbehaving application gets PAM_CONV_ERR from the demo, which leak
         {act::conv_err_after_write, 0, 0, {}},
         {act::buf_err_after_write, 0, 0, {}},
         {act::odd_code_after_write, 0, 0, {}},
-        {act::conv_again, 0, 0, {}},
+        {act::unterminated, 600, 0, {}},
+        {act::unterminated, 100, 0, {}},
     };
     for (const converse_case& c : cases) {
         CAPTURE(static_cast<int>(c.what));
@@ -697,6 +699,126 @@ TEST_CASE("data stored through the C API is not handed out as a typed object") {
     CHECK(h.authenticate("foreign") == PAM_SUCCESS);
     CHECK(h.end(PAM_SUCCESS) == PAM_SUCCESS);
     CHECK(events.take() == lines{"foreign cleanup"});
+}
+
+TEST_CASE(
+    "the demo refuses a code= of PAM_MAX_RESP_SIZE bytes before prompting, and never logs it") {
+    application app;
+    app.answers = {"1234"};
+    stderr_capture log;  // pam_wrapper prints pam_syslog lines on stderr
+    handle h("demo_code_too_long", app);
+    REQUIRE(h.started() == PAM_SUCCESS);
+    CHECK(h.authenticate() == PAM_SERVICE_ERR);
+    CHECK(app.calls == 0);
+    const std::string text = log.text();
+    CHECK(contains(text, "code= has 512 bytes"));
+    CHECK_FALSE(contains(text, "xxxxxxxx"));
+}
+
+namespace {
+struct delay_seen {
+    int calls = 0;
+    int status = PAM_SUCCESS;
+    unsigned usec = 0;
+};
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): libpam's delay function has
+// no context of its own
+delay_seen last_delay;
+void record_delay(int status, unsigned usec, void*) {
+    ++last_delay.calls;
+    last_delay.status = status;
+    last_delay.usec = usec;
+}
+}  // namespace
+
+TEST_CASE("the demo asks libpam for a fail delay after a wrong code") {
+    application app;
+    app.answers = {"9999", "1234"};
+    handle h("demo_delay", app);
+    REQUIRE(h.started() == PAM_SUCCESS);
+    using delay_fn = void (*)(int, unsigned, void*);
+    const delay_fn fn = &record_delay;
+    REQUIRE(::pam_set_item(h.get(), PAM_FAIL_DELAY, reinterpret_cast<const void*>(fn)) ==
+            PAM_SUCCESS);
+    last_delay = {};
+    CHECK(h.authenticate() == PAM_AUTH_ERR);
+    CHECK(last_delay.calls == 1);
+    CHECK(last_delay.status == PAM_AUTH_ERR);
+    // 2 s by default; libpam randomises the wait by up to a quarter either way.
+    CHECK(last_delay.usec >= 1500000u);
+    CHECK(last_delay.usec <= 2500000u);
+    last_delay = {};
+    CHECK(h.authenticate() == PAM_SUCCESS);
+    CHECK(last_delay.status == PAM_SUCCESS);  // a success is not delayed
+}
+
+TEST_CASE("the demo listed twice in a stack counts each line's failures apart") {
+    // Both lines are optional, so each authenticate asks both codes.
+    application app;
+    app.answers = {"0000", "5678", "1234", "0000", "1234", "5678"};
+    handle h("demo_twice", app);
+    REQUIRE(h.started() == PAM_SUCCESS);
+    CHECK(h.authenticate() == PAM_SUCCESS);  // line 1 fails, line 2 passes
+    CHECK(h.authenticate() == PAM_SUCCESS);  // line 1 passes, line 2 fails
+    CHECK(h.authenticate() == PAM_SUCCESS);
+    REQUIRE(app.batches.size() == 6);
+    const char* const shown[] = {"Enter the code.",          "Enter the code.",
+                                 "1 failed attempt so far.", "Enter the code.",
+                                 "1 failed attempt so far.", "1 failed attempt so far."};
+    for (std::size_t i = 0; i < 6; ++i) {
+        CAPTURE(i);
+        CHECK(app.batches[i][0].text == shown[i]);
+    }
+}
+
+TEST_CASE("try_send_info/try_send_error with the flags send nothing under PAM_SILENT") {
+    std::vector<const char*> modes = {"send_with_flags"};
+#if HANDOFF_HAS_EXCEPTIONS
+    modes.push_back("send_with_flags_throwing");
+#endif
+    for (const char* mode : modes) {
+        CAPTURE(mode);
+        application app;
+        handle h("probe", app);
+        REQUIRE(h.started() == PAM_SUCCESS);
+        CHECK(h.authenticate(mode, PAM_SILENT) == PAM_SUCCESS);
+        CHECK(app.calls == 0);
+        CHECK(h.authenticate(mode, 0) == PAM_SUCCESS);
+        REQUIRE(app.batches.size() == 2);
+        CHECK(app.batches[0][0].style == PAM_TEXT_INFO);
+        CHECK(app.batches[1][0].style == PAM_ERROR_MSG);
+        app.what = act::conv_err_after_write;  // a failed message stops the body
+        CHECK(h.authenticate(mode, 0) == PAM_CONV_ERR);
+    }
+}
+
+TEST_CASE("the demo under PAM_SILENT sends the prompt alone") {
+    application app;
+    app.answers = {"1234"};
+    handle h("demo", app);
+    REQUIRE(h.started() == PAM_SUCCESS);
+    CHECK(h.authenticate(nullptr, PAM_SILENT) == PAM_SUCCESS);
+    REQUIRE(app.batches.size() == 1);
+    REQUIRE(app.batches[0].size() == 1);
+    CHECK(app.batches[0][0].style == PAM_PROMPT_ECHO_OFF);
+}
+
+TEST_CASE(
+    "PAM_CONV_AGAIN from the application: pam_authenticate returns PAM_INCOMPLETE, then resumes") {
+    // Through real libpam: the demo and the README's module return what the
+    // library maps the reply to; libpam then resumes the stack at the module.
+    for (const char* service : {"demo", "readme"}) {
+        CAPTURE(service);
+        application app;
+        app.what = act::conv_again;
+        handle h(service, app);
+        REQUIRE(h.started() == PAM_SUCCESS);
+        CHECK(h.authenticate() == PAM_INCOMPLETE);  // not 30 (PAM_CONV_AGAIN)
+        app.what = act::answer;
+        app.answers = {service == std::string_view("demo") ? "1234" : "4321"};
+        CHECK(h.authenticate() == PAM_SUCCESS);
+        CHECK(h.end(PAM_SUCCESS) == PAM_SUCCESS);
+    }
 }
 
 TEST_CASE("what a C module stores under a key's name is never read: a small integer, one byte") {
@@ -866,7 +988,7 @@ TEST_CASE("a throwing conversation form ends the body with the conversation's co
     handle h("probe", app);
     CHECK(h.authenticate("throw:conversation") == PAM_CONV_ERR);
     app.what = act::conv_again;
-    CHECK(h.authenticate("throw:conversation") == PAM_CONV_AGAIN);
+    CHECK(h.authenticate("throw:conversation") == PAM_INCOMPLETE);
     CHECK(h.end(PAM_CONV_ERR) == PAM_SUCCESS);
 }
 #endif
