@@ -21,7 +21,7 @@
 //                         try_authtok_verify), the PAM environment (getenv,
 //                         try_putenv, try_setenv, try_unsetenv), printf-style
 //                         messages honouring PAM_SILENT (try_infof,
-//                         try_errorf) and try_fail_delay
+//                         try_errorf)
 //   7. secrets            constant_time_equal
 //   8. checking arguments module_arguments::warn_unknown: unknown options
 //                         logged once by name, never with their values
@@ -986,21 +986,6 @@ public:
         return s;
     }
     // NOLINTEND(cert-dcl50-cpp)
-
-    // --- fail delay ---------------------------------------------------------
-
-    // pam_fail_delay(3): asks libpam to wait at least `delay` (randomised by
-    // up to 25 %, the longest request of the stack wins) before a failing
-    // call returns to the application. Clamped to what libpam takes.
-    pam::status try_fail_delay(std::chrono::microseconds delay) const noexcept {
-        const auto count = delay.count();
-        const unsigned int usec =
-            count <= 0 ? 0u
-            : static_cast<unsigned long long>(count) > std::numeric_limits<unsigned int>::max()
-                ? std::numeric_limits<unsigned int>::max()
-                : static_cast<unsigned int>(count);
-        return status_of(::pam_fail_delay(pamh_, usec));
-    }
 
     // --- logging ------------------------------------------------------------
 
