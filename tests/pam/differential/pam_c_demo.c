@@ -21,19 +21,17 @@
 
 #define ATTEMPTS_NAME "pam_handoff_demo.attempts"
 
-static void free_attempts(pam_handle_t *pamh, void *data, int error_status)
-{
+static void free_attempts(pam_handle_t* pamh, void* data, int error_status) {
     (void)pamh;
     (void)error_status;
     free(data);
 }
 
-PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
-{
-    const char *code = NULL;
-    const void *stored = NULL;
-    unsigned *failed = NULL;
-    char *answer = NULL;
+PAM_EXTERN int pam_sm_authenticate(pam_handle_t* pamh, int flags, int argc, const char** argv) {
+    const char* code = NULL;
+    const void* stored = NULL;
+    unsigned* failed = NULL;
+    char* answer = NULL;
     int rc;
     int i;
     int right;
@@ -50,7 +48,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
     }
 
     if (pam_get_data(pamh, ATTEMPTS_NAME, &stored) == PAM_SUCCESS && stored != NULL) {
-        failed = (unsigned *)stored; /* trusts whatever the name holds */
+        failed = (unsigned*)stored; /* trusts whatever the name holds */
     }
     if (!(flags & PAM_SILENT)) {
         if (failed != NULL && *failed > 0) {
@@ -84,8 +82,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
     return PAM_AUTH_ERR;
 }
 
-PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
-{
+PAM_EXTERN int pam_sm_setcred(pam_handle_t* pamh, int flags, int argc, const char** argv) {
     (void)pamh;
     (void)flags;
     (void)argc;
