@@ -74,7 +74,7 @@ struct application {
 // pam_start / pam_end around one service, with the mode in PAM_RUSER.
 class handle {
 public:
-    handle(const char* service, application& app) : app_(app) {
+    handle(const char* service, application& app) {
         ::pam_conv c{&application::conv, &app};
         REQUIRE(::pam_start(service, "alice", &c, &pamh_) == PAM_SUCCESS);
     }
@@ -113,7 +113,6 @@ public:
     }
 
 private:
-    application& app_;
     ::pam_handle_t* pamh_ = nullptr;
     int last_ = PAM_SUCCESS;
 };
