@@ -669,13 +669,17 @@ public:
         }
         ::pam_response* reply = nullptr;
         const int rc = conv->conv(static_cast<int>(n), pointers, &reply, conv->appdata_ptr);
+        // An array whose malloc block is too small for num_msg elements (a
+        // conversation that counted wrong) is refused, and only the array is
+        // freed: which elements the application wrote is unknown, the rest
+        // of the block is whatever malloc left there, so no element is read.
+        if (!block_holds(reply, n)) {
+            libc::deallocate(reply);
+            return responses::failed(pamh_, PAM_CONV_ERR, failure::bad_reply);
+        }
         // Owned from here on, whatever rc says: pam_conv(3) promises num_msg
-        // elements when the pointer is set. An array whose malloc block is
-        // too small for them (a conversation that counted wrong) is read,
-        // wiped and freed only as far as it goes, and refused.
-        const std::size_t fits = elements_in_block(reply, n);
-        response_array owned = response_array::adopt(reply, fits);
-        if (fits < n) return responses::failed(pamh_, PAM_CONV_ERR, failure::bad_reply);
+        // elements when the pointer is set.
+        response_array owned = response_array::adopt(reply, n);
         return responses::validate(pamh_, rc, std::move(owned), messages, n, any_prompt);
     }
     responses try_converse(std::initializer_list<outgoing> messages) const HANDOFF_PAM_CANCELLABLE {
@@ -1003,13 +1007,14 @@ private:
         return pam::status(code, ::pam_strerror(pamh_, code));
     }
 
-    // How many of the n pam_response the application's array can hold, by
-    // its malloc block (detail::malloc_block_size); n where that is unknown.
-    static std::size_t elements_in_block(const ::pam_response* reply, std::size_t n) noexcept {
-        if (reply == nullptr) return n;
+    // False when the application's array is known to be too small for n
+    // pam_response: its malloc block says so (detail::malloc_block_size;
+    // glibc rounds blocks up, so an array one element short may pass).
+    static bool block_holds(const ::pam_response* reply, std::size_t n) noexcept {
+        if (reply == nullptr) return true;
         const std::size_t block =
             detail::malloc_block_size(static_cast<const char*>(static_cast<const void*>(reply)));
-        return std::min(n, block / sizeof(::pam_response));
+        return block / sizeof(::pam_response) >= n;
     }
 
     static bool is_env_name(std::string_view name) noexcept {

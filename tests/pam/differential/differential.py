@@ -37,7 +37,8 @@ CASES = [
     ("null_answer", "answers the prompt with a NULL `resp`", FAILURE),
     ("garbage", "answers every slot, messages too, with bytes that are no text and "
                 "`resp_retcode` 0x5a5a5a5a", FAILURE),
-    ("wrong_count", "returns one `pam_response` fewer than `num_msg`", FAILURE),
+    ("wrong_count", "returns one `pam_response` fewer than `num_msg` (answering the prompts "
+                    "among them)", FAILURE),
     ("unterminated", "answers with 600 bytes and no NUL", FAILURE),
     ("conv_again", "returns `PAM_CONV_AGAIN`", ["PAM_INCOMPLETE"]),
     ("buf_err", "returns `PAM_BUF_ERR`", FAILURE),

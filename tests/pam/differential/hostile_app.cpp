@@ -93,11 +93,13 @@ int conv(int n, const pam_message** msg, pam_response** resp, void* data) {
         return PAM_SUCCESS;
     }
     if (m == "wrong_count") {
-        // One pam_response fewer than num_msg.
+        // One pam_response fewer than num_msg (the prompts among them answered).
         auto* r = static_cast<pam_response*>(
             std::malloc(static_cast<std::size_t>(n - 1) * sizeof(pam_response) + 1));
         if (r == nullptr) return PAM_BUF_ERR;
-        for (int i = 0; i + 1 < n; ++i) r[i] = pam_response{copy("1234"), 0};
+        for (int i = 0; i + 1 < n; ++i) {
+            r[i] = pam_response{is_prompt(msg[i]) ? copy("1234") : nullptr, 0};
+        }
         *resp = r;
         return PAM_SUCCESS;
     }
