@@ -731,9 +731,9 @@ public:
     }
 #endif
 
-    // pam_fail_delay(3): asks libpam to wait at least this long before it
+    // pam_fail_delay(3): asks libpam to wait about this long before it
     // returns a failure to the application (the longest request of the stack
-    // wins, randomised by libpam; an application's PAM_FAIL_DELAY function
+    // wins, scaled by a random factor in 0.5 .. 1.5; an application's PAM_FAIL_DELAY function
     // replaces the wait). Call it before the check that may fail, as pam_unix
     // does. A negative or overlong delay is clamped to 0 .. UINT_MAX us.
     pam::status try_fail_delay(std::chrono::microseconds delay) const noexcept {
