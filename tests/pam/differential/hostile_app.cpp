@@ -24,7 +24,9 @@
 namespace {
 
 const char* const data_name = "pam_handoff_demo.attempts";  // both modules' name
-int inside_conversation[2] = {-1, -1};  // the cancel case: a pipe to the main thread
+// The cancel case: a pipe to the main thread (the conversation's only way out).
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): see above
+int inside_conversation[2] = {-1, -1};
 
 struct app_state {
     std::string_view mode;
@@ -33,8 +35,9 @@ struct app_state {
 };
 
 char* copy(const char* text) {
-    char* out = static_cast<char*>(std::malloc(std::strlen(text) + 1));
-    if (out != nullptr) std::strcpy(out, text);
+    const std::size_t n = std::strlen(text) + 1;
+    char* out = static_cast<char*>(std::malloc(n));
+    if (out != nullptr) std::memcpy(out, text, n);
     return out;
 }
 
@@ -157,7 +160,9 @@ struct run_state {
     std::string codes;
 };
 
-pam_handle_t* abandoned = nullptr;  // a cancelled transaction's handle, still reachable
+// A cancelled transaction's handle, kept reachable (pam_end refuses it).
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): read by the leak checker
+pam_handle_t* abandoned = nullptr;
 
 void* run(void* arg) {
     auto* s = static_cast<run_state*>(arg);
@@ -169,6 +174,7 @@ void* run(void* arg) {
     }
     abandoned = s->app.pamh;
     void (*delay)(int, unsigned, void*) = &no_delay;
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): PAM_FAIL_DELAY's C API
     (void)pam_set_item(s->app.pamh, PAM_FAIL_DELAY, reinterpret_cast<const void*>(delay));
     const int attempts = s->app.mode == "set_data_reentry" ? 3 : 1;
     int last = PAM_SUCCESS;
@@ -195,7 +201,7 @@ int main(int argc, char** argv) {
     s.service = argv[1];
     s.app.mode = argv[2];
     if (pipe(inside_conversation) != 0) return 2;
-    pthread_t t;
+    pthread_t t{};
     if (pthread_create(&t, nullptr, &run, &s) != 0) return 2;
     if (s.app.mode == "cancel") {
         char byte = 0;
