@@ -21,6 +21,14 @@
 #ifndef HANDOFF_PAM_MODULE_HPP
 #define HANDOFF_PAM_MODULE_HPP
 
+// A module exports its pam_sm_* functions and nothing else: handoff's own
+// symbols are hidden (handoff.hpp, HANDOFF_HIDDEN_VISIBILITY), as long as this
+// header is the first of handoff's a module includes; this header's are
+// hidden whatever the order. Define HANDOFF_HIDDEN_VISIBILITY to 0 to opt out.
+#ifndef HANDOFF_HIDDEN_VISIBILITY
+#define HANDOFF_HIDDEN_VISIBILITY 1
+#endif
+
 #include <handoff/pam_types.hpp>
 
 #include <security/pam_ext.h>
@@ -61,6 +69,11 @@
 #define HANDOFF_PAM_EXPORT
 #define HANDOFF_PAM_MODULE_LOCAL
 #define HANDOFF_PAM_PRINTF(fmt, args)
+#endif
+
+#if defined(__GNUC__) && HANDOFF_HIDDEN_VISIBILITY
+#pragma GCC visibility push(hidden)
+#define HANDOFF_PAM_MODULE_POP_VISIBILITY 1
 #endif
 
 namespace handoff::pam {
@@ -898,5 +911,10 @@ inline bool constant_time_equal(std::string_view given, std::string_view expecte
 }
 
 }  // namespace handoff::pam
+
+#ifdef HANDOFF_PAM_MODULE_POP_VISIBILITY
+#pragma GCC visibility pop
+#undef HANDOFF_PAM_MODULE_POP_VISIBILITY
+#endif
 
 #endif  // HANDOFF_PAM_MODULE_HPP
