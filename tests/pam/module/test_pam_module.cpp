@@ -883,6 +883,29 @@ struct local_counted {
 constexpr pam::data_key<local_counted> local_key{"test.local"};
 }  // namespace
 
+TEST_CASE(
+    "a deleter taking data_cleanup sees pam_end's status, PAM_DATA_SILENT and PAM_DATA_REPLACE") {
+    application app;
+    probe_events events;
+    {
+        handle h("probe", app);
+        CHECK(h.authenticate("status_deleter") == PAM_SUCCESS);
+        CHECK(events.take().empty());
+        CHECK(h.end(PAM_AUTH_ERR | PAM_DATA_SILENT) == PAM_SUCCESS);
+        CHECK(events.take() ==
+              lines{"cleanup replaced=0 silent=1 status=" + std::to_string(PAM_AUTH_ERR),
+                    "destroyed S"});
+    }
+    {
+        handle h("probe", app);
+        CHECK(h.authenticate("status_deleter_replaced") == PAM_SUCCESS);
+        CHECK(events.take() == lines{"cleanup replaced=1 silent=0 status=0", "destroyed S"});
+    }
+    constexpr pam::data_cleanup c(PAM_DATA_REPLACE | PAM_DATA_SILENT | PAM_BUF_ERR);
+    static_assert(c.replaced() && c.silent() && c.status() == PAM_BUF_ERR &&
+                  c.raw() == (PAM_DATA_REPLACE | PAM_DATA_SILENT | PAM_BUF_ERR));
+}
+
 TEST_CASE("when pam_set_data fails the object is freed before try_set_data returns") {
     // libpam refuses pam_set_data from the application: PAM_SYSTEM_ERR.
     application app;
