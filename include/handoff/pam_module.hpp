@@ -578,8 +578,8 @@ public:
         char* p = text_ + key.size();
         std::memcpy(p, marker, sizeof marker - 1);
         p += sizeof marker - 1;
-        // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the tag's address is the
-        // name
+        // The tag's address is the name:
+        // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast)
         auto tag = reinterpret_cast<std::uintptr_t>(&data_tag<T>::id);
         for (std::size_t i = digits; i-- > 0; tag >>= 4) p[i] = "0123456789abcdef"[tag & 0xfu];
         p[digits] = '\0';
@@ -587,7 +587,7 @@ public:
     const char* c_str() const noexcept { return text_; }
 
 private:
-    char text_[data_key<char>::max_name + sizeof marker - 1 + digits + 1];
+    char text_[data_key<char>::max_name + sizeof marker - 1 + digits + 1] = {};
 };
 
 }  // namespace detail
