@@ -28,6 +28,14 @@
 #ifndef HANDOFF_PAM_MODULE_HPP
 #define HANDOFF_PAM_MODULE_HPP
 
+// A module exports its pam_sm_* functions and nothing else: handoff's own
+// symbols are hidden (handoff.hpp, HANDOFF_HIDDEN_VISIBILITY), as long as this
+// header is the first of handoff's a module includes; this header's are
+// hidden whatever the order. Define HANDOFF_HIDDEN_VISIBILITY to 0 to opt out.
+#ifndef HANDOFF_HIDDEN_VISIBILITY
+#define HANDOFF_HIDDEN_VISIBILITY 1
+#endif
+
 #include <handoff/pam_types.hpp>
 
 #include <security/pam_ext.h>
@@ -69,6 +77,11 @@
 #define HANDOFF_PAM_EXPORT
 #define HANDOFF_PAM_MODULE_LOCAL
 #define HANDOFF_PAM_PRINTF(fmt, args)
+#endif
+
+#if defined(__GNUC__) && HANDOFF_HIDDEN_VISIBILITY
+#pragma GCC visibility push(hidden)
+#define HANDOFF_PAM_MODULE_POP_VISIBILITY 1
 #endif
 
 namespace handoff::pam {
@@ -518,7 +531,11 @@ private:
 //   - if the box cannot be made (PAM_BUF_ERR) or pam_set_data fails (it does
 //     when called from the application: PAM_SYSTEM_ERR), before try_set_data
 //     returns: libpam took nothing, so the object is freed here.
-// The status pam_end passes to the cleanup is not forwarded to the deleter.
+// A deleter that also takes a data_cleanup (operator()(T*, data_cleanup))
+// sees what the C cleanup function sees: pam_end's status, PAM_DATA_REPLACE
+// (the name was set again or removed) and PAM_DATA_SILENT. A deleter that may
+// throw does not compile: it runs inside libpam, where nothing may unwind
+// (std::default_delete<T> needs a destructor that does not throw).
 //
 // Typed retrieval, by construction: handoff never stores under the name a
 // data_key<T> is given, but under that name followed by a separator no C
@@ -583,8 +600,8 @@ public:
         char* p = text_ + key.size();
         std::memcpy(p, marker, sizeof marker - 1);
         p += sizeof marker - 1;
-        // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the tag's address is the
-        // name
+        // The tag's address is the name:
+        // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast)
         auto tag = reinterpret_cast<std::uintptr_t>(&data_tag<T>::id);
         for (std::size_t i = digits; i-- > 0; tag >>= 4) p[i] = "0123456789abcdef"[tag & 0xfu];
         p[digits] = '\0';
@@ -592,8 +609,45 @@ public:
     const char* c_str() const noexcept { return text_; }
 
 private:
-    char text_[data_key<char>::max_name + sizeof marker - 1 + digits + 1];
+    char text_[data_key<char>::max_name + sizeof marker - 1 + digits + 1] = {};
 };
+
+}  // namespace detail
+
+// What libpam passes to a data cleanup (pam_set_data(3)): the status of
+// pam_end, or of the failed pam_set_data when handoff frees the object itself,
+// with PAM_DATA_REPLACE or PAM_DATA_SILENT OR-ed in.
+class data_cleanup {
+public:
+    constexpr explicit data_cleanup(int error_status) noexcept : raw_(error_status) {}
+    // The name was set again or removed (PAM_DATA_REPLACE): not pam_end.
+    constexpr bool replaced() const noexcept { return (raw_ & PAM_DATA_REPLACE) != 0; }
+    // The application asked pam_end for silence (PAM_DATA_SILENT).
+    constexpr bool silent() const noexcept { return (raw_ & PAM_DATA_SILENT) != 0; }
+    // The PAM code without those two flags (pam_end's last status).
+    constexpr int status() const noexcept { return raw_ & ~(PAM_DATA_REPLACE | PAM_DATA_SILENT); }
+    constexpr int raw() const noexcept { return raw_; }
+
+private:
+    int raw_;
+};
+
+namespace detail {
+
+// The deleter's call, with the cleanup's status when it takes one.
+template <class T, class Deleter>
+constexpr bool deleter_takes_cleanup = std::is_invocable_v<Deleter&, T*, data_cleanup>;
+
+template <class T, class Deleter>
+constexpr bool deleter_cannot_throw() noexcept {
+    if constexpr (deleter_takes_cleanup<T, Deleter>) {
+        return std::is_nothrow_invocable_v<Deleter&, T*, data_cleanup>;
+    } else if constexpr (std::is_same_v<Deleter, std::default_delete<T>>) {
+        return std::is_nothrow_destructible_v<T>;  // its operator() is not marked noexcept
+    } else {
+        return std::is_nothrow_invocable_v<Deleter&, T*>;
+    }
+}
 
 struct data_box_header {
     explicit data_box_header(void* o) noexcept : object(o) {}
@@ -602,6 +656,8 @@ struct data_box_header {
 
 template <class T, class Deleter>
 struct data_box : data_box_header {
+    using object_type = T;
+    using deleter_type = Deleter;
     explicit data_box(std::unique_ptr<T, Deleter>&& o) noexcept
         : data_box_header(handoff::detail::as_void(o.get())), owner(std::move(o)) {}
     std::unique_ptr<T, Deleter> owner;
@@ -609,9 +665,14 @@ struct data_box : data_box_header {
 
 // libpam's cleanup: destroys the owner (its deleter runs) and the box.
 template <class Box>
-void destroy_data_box(::pam_handle_t*, void* data, int) noexcept {
+void destroy_data_box(::pam_handle_t*, void* data, int error_status) noexcept {
     // data is never NULL: libpam passes back the box try_set_data stored.
     Box* box = static_cast<Box*>(static_cast<data_box_header*>(data));
+    if constexpr (deleter_takes_cleanup<typename Box::object_type, typename Box::deleter_type>) {
+        if (auto* object = box->owner.release()) {
+            box->owner.get_deleter()(object, data_cleanup(error_status));
+        }
+    }
     box->~Box();
     libc::deallocate(box);
 }
@@ -813,6 +874,9 @@ public:
                              std::unique_ptr<T, Deleter> owner) const noexcept {
         static_assert(std::is_nothrow_move_constructible_v<Deleter>,
                       "handoff: the deleter must move without throwing");
+        static_assert(detail::deleter_cannot_throw<T, Deleter>(),
+                      "handoff: a module data deleter runs inside libpam, where nothing may "
+                      "unwind: make it noexcept");
         static_assert(!std::is_reference_v<Deleter>,
                       "handoff: libpam keeps the owner until pam_end, after the body returns: a "
                       "reference deleter would dangle by then; store the deleter by value");
@@ -1177,5 +1241,10 @@ inline std::size_t module_arguments::warn_unknown(
 }
 
 }  // namespace handoff::pam
+
+#ifdef HANDOFF_PAM_MODULE_POP_VISIBILITY
+#pragma GCC visibility pop
+#undef HANDOFF_PAM_MODULE_POP_VISIBILITY
+#endif
 
 #endif  // HANDOFF_PAM_MODULE_HPP

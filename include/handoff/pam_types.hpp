@@ -61,6 +61,14 @@
 #define PAM_MAX_RESP_SIZE 512
 #endif
 
+// Hidden in modules: see HANDOFF_HIDDEN_VISIBILITY in handoff.hpp.
+#if defined(HANDOFF_HIDDEN_VISIBILITY) && defined(__GNUC__)
+#if HANDOFF_HIDDEN_VISIBILITY
+#pragma GCC visibility push(hidden)
+#define HANDOFF_POP_VISIBILITY 1
+#endif
+#endif
+
 namespace handoff::pam {
 
 // ===========================================================================
@@ -459,5 +467,10 @@ enum class item : int {
 };
 
 }  // namespace handoff::pam
+
+#ifdef HANDOFF_POP_VISIBILITY
+#pragma GCC visibility pop
+#undef HANDOFF_POP_VISIBILITY
+#endif
 
 #endif  // HANDOFF_PAM_TYPES_HPP

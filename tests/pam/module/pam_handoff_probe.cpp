@@ -68,6 +68,21 @@ struct naming_deleter {
     }
 };
 
+// A deleter that sees the cleanup's status, as a C cleanup function does.
+struct status_deleter {
+    void operator()(counted* p) const noexcept {
+        report("deleter without status");
+        delete p;
+    }
+    void operator()(counted* p, pam::data_cleanup c) const noexcept {
+        char line[96];
+        (void)std::snprintf(line, sizeof line, "replaced=%d silent=%d status=%d",
+                            c.replaced() ? 1 : 0, c.silent() ? 1 : 0, c.status());
+        report("cleanup", line);
+        delete p;
+    }
+};
+
 // A C object released by a function of its own (a deleter-only domain).
 struct c_object {
     int id;
@@ -202,6 +217,8 @@ HANDOFF_PAM_AUTHENTICATE(h, flags, args) {
     if (m == "plant_tiny" || m == "plant_byte") {
         const bool tiny = m == "plant_tiny";
         for (const char* name : {counted_key.name(), "pam_handoff_demo.attempts"}) {
+            // The integer as a pointer is the C idiom under test.
+            // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast,performance-no-int-to-ptr)
             void* data = tiny ? reinterpret_cast<void*>(std::uintptr_t{1}) : std::malloc(1);
             if (data == nullptr) return PAM_BUF_ERR;
             if (!tiny) *static_cast<char*>(data) = 'x';
@@ -244,6 +261,15 @@ HANDOFF_PAM_AUTHENTICATE(h, flags, args) {
         if (!h.try_set_data(c_object_key, std::move(owner))) return PAM_AUTH_ERR;
         c_object* back = h.get_data(c_object_key);
         return verdict(back != nullptr && back->id == 11);
+    }
+    if (m == "status_deleter") {
+        std::unique_ptr<counted, status_deleter> owner(new counted("S"));
+        return verdict(h.try_set_data(counted_key, std::move(owner)).ok());
+    }
+    if (m == "status_deleter_replaced") {
+        std::unique_ptr<counted, status_deleter> owner(new counted("S"));
+        if (!h.try_set_data(counted_key, std::move(owner))) return PAM_AUTH_ERR;
+        return verdict(h.try_remove_data(counted_key).ok());
     }
     if (m == "stateful_deleter") {
         std::unique_ptr<counted, naming_deleter> owner(new counted("S"), naming_deleter{"S"});

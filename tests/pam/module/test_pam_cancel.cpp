@@ -46,9 +46,10 @@ namespace {
 enum class how { cancel, exit_in_conversation };
 
 // Handles libpam will not end, kept reachable (static storage) to the end.
-// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): see above
+// NOLINTBEGIN(cppcoreguidelines-avoid-non-const-global-variables): see above
 ::pam_handle_t* abandoned[64] = {};
 std::size_t abandoned_count = 0;
+// NOLINTEND(cppcoreguidelines-avoid-non-const-global-variables)
 void abandon(::pam_handle_t* pamh) {
     REQUIRE(abandoned_count < std::size(abandoned));
     abandoned[abandoned_count++] = pamh;
@@ -98,7 +99,7 @@ struct thread_outcome {
 thread_outcome run_stopped(how mode, const std::atomic<bool>& entered,
                            const std::function<void()>& call) {
     struct context {
-        const std::function<void()>* call;
+        const std::function<void()>* call = nullptr;
         bool returned = false;
     } ctx{&call};
     pthread_t thread{};

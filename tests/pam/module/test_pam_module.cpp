@@ -12,6 +12,7 @@
 #include "../../doctest.hpp"
 #include "../wrapped_malloc.hpp"
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +27,7 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <link.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -77,6 +79,10 @@ struct seen_message {
 
 struct application {
     act what = act::answer;
+    // Hostile: removes what this name holds (pam_set_data(h, name, NULL,
+    // NULL), which libpam allows while a module runs) before answering.
+    ::pam_handle_t* pamh = nullptr;
+    std::string remove_name;
     std::vector<std::string> answers;
     std::size_t long_size = 0;
     // What the conversation saw.
@@ -111,6 +117,9 @@ struct application {
         batch.reserve(static_cast<std::size_t>(n));
         for (int i = 0; i < n; ++i) batch.push_back({msg[i]->msg_style, msg[i]->msg});
         self->batches.push_back(batch);
+        if (!self->remove_name.empty()) {
+            (void)::pam_set_data(self->pamh, self->remove_name.c_str(), nullptr, nullptr);
+        }
         if (self->what == act::success_null_array) return PAM_SUCCESS;
         if (self->what == act::conv_again) return PAM_CONV_AGAIN;
         if (resp == nullptr) return PAM_CONV_ERR;
@@ -701,6 +710,62 @@ TEST_CASE("data stored through the C API is not handed out as a typed object") {
     CHECK(events.take() == lines{"foreign cleanup"});
 }
 
+namespace {
+// The name the demo keeps its counter under (pam_module.hpp, section 5): the
+// key's name, "\x1fhandoff:" and the address of the demo's tag for its type,
+// found as an attacker in the process would: the symbol's offset in the
+// module's symbol table plus the address the module is loaded at.
+std::string demo_data_name() {
+    const char* path = std::getenv("HANDOFF_DEMO_MODULE");
+    REQUIRE(path != nullptr);
+    void* loaded = ::dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    REQUIRE(loaded != nullptr);
+    ::link_map* map = nullptr;
+    REQUIRE(::dlinfo(loaded, RTLD_DI_LINKMAP, static_cast<void*>(&map)) == 0);
+    const std::uintptr_t base = map->l_addr;
+    ::dlclose(loaded);
+    const std::string command = std::string("nm --defined-only ") + path;
+    std::FILE* nm = ::popen(command.c_str(), "r");
+    REQUIRE(nm != nullptr);
+    std::uintptr_t offset = 0;
+    char line[512];
+    while (std::fgets(line, sizeof line, nm) != nullptr) {
+        const std::string_view l(line);
+        if (l.find("data_tag") != std::string_view::npos &&
+            l.find("attempts") != std::string_view::npos) {
+            offset = std::strtoull(line, nullptr, 16);
+        }
+    }
+    (void)::pclose(nm);
+    REQUIRE(offset != 0);
+    char name[128];
+    (void)std::snprintf(name, sizeof name, "pam_handoff_demo.attempts\x1fhandoff:%016jx",
+                        static_cast<std::uintmax_t>(base + offset));
+    return name;
+}
+}  // namespace
+
+TEST_CASE("a conversation that removes the demo's data: no pointer kept across it (ASan)") {
+    // demo_retry: the demo is optional, so each wrong code still ends in
+    // success and the next authenticate runs in the same transaction.
+    application app;
+    app.answers = {"0000", "0000", "0000"};
+    handle h("demo_retry", app);
+    REQUIRE(h.started() == PAM_SUCCESS);
+    CHECK(h.authenticate() == PAM_SUCCESS);  // one failure counted
+    app.pamh = h.get();
+    app.remove_name = demo_data_name();
+    // The counter is freed inside the conversation; a demo that kept its
+    // pointer across it would now write into freed memory.
+    CHECK(h.authenticate() == PAM_SUCCESS);
+    app.remove_name.clear();
+    CHECK(h.authenticate() == PAM_SUCCESS);
+    REQUIRE(app.batches.size() == 3);
+    CHECK(app.batches[1][0].text == "1 failed attempt so far.");
+    // Counted again from the failure after the removal.
+    CHECK(app.batches[2][0].text == "1 failed attempt so far.");
+}
+
 TEST_CASE(
     "the demo refuses a code= of PAM_MAX_RESP_SIZE bytes before prompting, and never logs it") {
     application app;
@@ -882,6 +947,29 @@ struct local_counted {
 };
 constexpr pam::data_key<local_counted> local_key{"test.local"};
 }  // namespace
+
+TEST_CASE(
+    "a deleter taking data_cleanup sees pam_end's status, PAM_DATA_SILENT and PAM_DATA_REPLACE") {
+    application app;
+    probe_events events;
+    {
+        handle h("probe", app);
+        CHECK(h.authenticate("status_deleter") == PAM_SUCCESS);
+        CHECK(events.take().empty());
+        CHECK(h.end(PAM_AUTH_ERR | PAM_DATA_SILENT) == PAM_SUCCESS);
+        CHECK(events.take() ==
+              lines{"cleanup replaced=0 silent=1 status=" + std::to_string(PAM_AUTH_ERR),
+                    "destroyed S"});
+    }
+    {
+        handle h("probe", app);
+        CHECK(h.authenticate("status_deleter_replaced") == PAM_SUCCESS);
+        CHECK(events.take() == lines{"cleanup replaced=1 silent=0 status=0", "destroyed S"});
+    }
+    constexpr pam::data_cleanup c(PAM_DATA_REPLACE | PAM_DATA_SILENT | PAM_BUF_ERR);
+    static_assert(c.replaced() && c.silent() && c.status() == PAM_BUF_ERR &&
+                  c.raw() == (PAM_DATA_REPLACE | PAM_DATA_SILENT | PAM_BUF_ERR));
+}
 
 TEST_CASE("when pam_set_data fails the object is freed before try_set_data returns") {
     // libpam refuses pam_set_data from the application: PAM_SYSTEM_ERR.
