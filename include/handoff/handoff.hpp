@@ -95,6 +95,19 @@
 #define HANDOFF_LIFETIMEBOUND
 #endif
 
+// Symbol visibility: with HANDOFF_HIDDEN_VISIBILITY set to 1 (pam_module.hpp
+// sets it: a PAM module must export its pam_sm_* functions only), every
+// declaration of the library is hidden, so its inline functions, typeinfo and
+// vtables stay inside the shared object that uses them. Off by default: an
+// exception thrown in one shared object and caught in another needs visible
+// typeinfo with libc++.
+#if defined(HANDOFF_HIDDEN_VISIBILITY) && defined(__GNUC__)
+#if HANDOFF_HIDDEN_VISIBILITY
+#pragma GCC visibility push(hidden)
+#define HANDOFF_POP_VISIBILITY 1
+#endif
+#endif
+
 namespace handoff {
 
 // ===========================================================================
@@ -1858,5 +1871,10 @@ out_array_t<Array, Count> out_array(Array& array, Count& count) noexcept {
 }
 
 }  // namespace handoff
+
+#ifdef HANDOFF_POP_VISIBILITY
+#pragma GCC visibility pop
+#undef HANDOFF_POP_VISIBILITY
+#endif
 
 #endif  // HANDOFF_HANDOFF_HPP

@@ -136,7 +136,8 @@ protected:
     // or nothing.
     template <class Handler>
     HANDOFF_PAM_ALWAYS_INLINE int converse(int num_msg, const ::pam_message** msg,
-                                           ::pam_response** resp, Handler&& handler) noexcept {
+                                           ::pam_response** resp,
+                                           Handler&& handler) HANDOFF_PAM_CANCELLABLE {
         if (int rc = check_call(num_msg, msg, resp); rc != PAM_SUCCESS) return rc;
         const std::size_t n = static_cast<std::size_t>(num_msg);
         if (resp == nullptr) return converse_unanswered(msg, n, handler);
@@ -197,15 +198,18 @@ private:
     // handed over; answers go to a scratch array that wipes and frees them.
     template <class Handler>
     HANDOFF_PAM_COLD int converse_unanswered(const ::pam_message** msg, std::size_t n,
-                                             Handler& handler) noexcept {
+                                             Handler& handler) HANDOFF_PAM_CANCELLABLE {
         detail::scratch_responses scratch(n);
         return finish(ask(msg, scratch.data(), n, handler));
     }
 
-    // Runs the handler with the reentry guard up; its exception is kept.
+    // Runs the handler with the reentry guard up; its exception is kept. A
+    // thread's cancellation (pam_types.hpp) passes, the guard lowered: the
+    // answers made so far are wiped and freed by the owners it unwinds.
     template <class Handler>
-    HANDOFF_PAM_ALWAYS_INLINE failure ask(const ::pam_message** msg, ::pam_response* slots,
-                                          std::size_t n, Handler& handler) noexcept {
+    HANDOFF_PAM_FORCED_UNWIND_HANDLER HANDOFF_PAM_ALWAYS_INLINE failure
+    ask(const ::pam_message** msg, ::pam_response* slots, std::size_t n,
+        Handler& handler) HANDOFF_PAM_CANCELLABLE {
         failure why = failure::none;
         in_handler_ = true;
 #if HANDOFF_HAS_EXCEPTIONS
@@ -219,6 +223,11 @@ private:
                 why = ask_each(msg, slots, n, handler);
             }
 #if HANDOFF_HAS_EXCEPTIONS
+#if HANDOFF_PAM_FORCED_UNWIND
+        } catch (abi::__forced_unwind&) {
+            in_handler_ = false;
+            throw;
+#endif
         } catch (const std::bad_alloc&) {
             why = caught(failure::out_of_memory);
         } catch (...) {
@@ -304,9 +313,10 @@ public:
     ::pam_conv c_conv() noexcept override { return ::pam_conv{&c_function, this}; }
     Handler& handler() noexcept { return handler_; }
 
-    // The function libpam calls. Never throws; see conversation_state.
+    // The function libpam calls. Throws nothing; only a thread's cancellation
+    // unwinds through it (pam_types.hpp).
     static int c_function(int num_msg, const ::pam_message** msg, ::pam_response** resp,
-                          void* appdata_ptr) noexcept {
+                          void* appdata_ptr) HANDOFF_PAM_CANCELLABLE {
         if (appdata_ptr == nullptr) return PAM_CONV_ERR;
         auto* self = static_cast<conversation*>(appdata_ptr);
         return self->converse(num_msg, msg, resp, self->handler_);

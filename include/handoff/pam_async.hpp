@@ -270,7 +270,9 @@ public:
 
     // Publishes the call and blocks until the owner answers it, cancels, or
     // the time is up. Allocates nothing: the owner copies what it needs.
-    void converse(const message_batch& batch, reply_batch& out) noexcept override {
+    // The waits are cancellation points: a cancelled thread unwinds from
+    // here (HANDOFF_PAM_CANCELLABLE), and the call is withdrawn on the way.
+    void converse(const message_batch& batch, reply_batch& out) HANDOFF_PAM_CANCELLABLE {
         using clock = std::chrono::steady_clock;
         std::unique_lock<std::mutex> lock(mu_);
         if (failure ended = ended_locked(); ended != failure::none) return refuse_all(out, ended);
@@ -281,6 +283,19 @@ public:
         answered_ = false;
         call_id_ = next_call_id();
         notify_owner_locked();
+        // On every way out, a cancelled thread's unwind included, with the
+        // lock held: the owner must never reach a call whose frame is gone.
+        struct withdraw {
+            async_state& self;
+            withdraw(const withdraw&) = delete;
+            withdraw& operator=(const withdraw&) = delete;
+            ~withdraw() {
+                self.batch_ = nullptr;
+                self.out_ = nullptr;
+                // the call the owner may be showing is gone
+                if (!self.answered_) self.notify_owner_locked();
+            }
+        } const on_exit{*this};
         failure why = failure::none;
         while (!answered_) {
             if (failure ended = ended_locked(); ended != failure::none) {
@@ -297,12 +312,7 @@ public:
                 pam_cv_.wait_until(lock, until);
             }
         }
-        batch_ = nullptr;
-        out_ = nullptr;
-        if (!answered_) {
-            notify_owner_locked();  // the call the owner may be showing is gone
-            refuse_all(out, why);
-        }
+        if (!answered_) refuse_all(out, why);
     }
 
     // ---- the owner --------------------------------------------------------
@@ -491,7 +501,7 @@ private:
 // one object is called by one thread at a time (libpam's, as usual).
 class async_handler {
 public:
-    void operator()(const message_batch& batch, reply_batch& out) const noexcept {
+    void operator()(const message_batch& batch, reply_batch& out) const HANDOFF_PAM_CANCELLABLE {
         if (!state_) {
             for (std::size_t i = 0; i < out.size(); ++i)
                 out[i] = reply::refuse(failure::out_of_memory);

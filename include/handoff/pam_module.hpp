@@ -9,17 +9,32 @@
 //
 // Sections, in the order a module author needs them:
 //   1. entry points       HANDOFF_PAM_AUTHENTICATE & co., guarded(): exceptions
-//                         become PAM codes and a pam_syslog line
+//                         become PAM codes and a pam_syslog line; module_flags
 //   2. arguments          module_arguments: argv as string_views, key=value
 //   3. conversing         outgoing, responses, module_handle::try_converse:
 //                         the application's reply validated, wiped and freed
 //   4. strings libpam owns  libpam_string, module_item: user, authtok, items
 //   5. module data        data_key<T>, set_data/get_data: owners handed to
 //                         libpam, typed retrieval
-//   6. module_handle      the view of pam_handle_t* that holds all of it
+//   6. module_handle      the view of pam_handle_t* that holds all of it,
+//                         with password changes (try_authtok_noverify,
+//                         try_authtok_verify), the PAM environment (getenv,
+//                         try_putenv, try_setenv, try_unsetenv), printf-style
+//                         messages honouring PAM_SILENT (try_infof,
+//                         try_errorf)
 //   7. secrets            constant_time_equal
+//   8. checking arguments module_arguments::warn_unknown: unknown options
+//                         logged once by name, never with their values
 #ifndef HANDOFF_PAM_MODULE_HPP
 #define HANDOFF_PAM_MODULE_HPP
+
+// A module exports its pam_sm_* functions and nothing else: handoff's own
+// symbols are hidden (handoff.hpp, HANDOFF_HIDDEN_VISIBILITY), as long as this
+// header is the first of handoff's a module includes; this header's are
+// hidden whatever the order. Define HANDOFF_HIDDEN_VISIBILITY to 0 to opt out.
+#ifndef HANDOFF_HIDDEN_VISIBILITY
+#define HANDOFF_HIDDEN_VISIBILITY 1
+#endif
 
 #include <handoff/pam_types.hpp>
 
@@ -29,10 +44,15 @@
 #include <string.h>  // NOLINT(modernize-deprecated-headers): strnlen is POSIX, not in <cstring>
 #include <syslog.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdarg>
 #include <cstddef>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <initializer_list>
+#include <limits>
 #include <memory>
 #include <new>
 #include <optional>
@@ -44,22 +64,8 @@
 #if HANDOFF_HAS_EXCEPTIONS
 #include <exception>
 #include <system_error>
-// libstdc++ cancels threads by unwinding with abi::__forced_unwind.
-#if defined(__GLIBCXX__)
-#include <cxxabi.h>
-#define HANDOFF_PAM_FORCED_UNWIND 1
 #endif
-#endif
-#ifndef HANDOFF_PAM_FORCED_UNWIND
-#define HANDOFF_PAM_FORCED_UNWIND 0
-#endif
-// A handler for abi::__forced_unwind gets its reference bound to NULL (the
-// unwind carries no C++ object); GCC's -fsanitize=null reports that binding.
-#if HANDOFF_PAM_FORCED_UNWIND && defined(__GNUC__) && !defined(__clang__)
-#define HANDOFF_PAM_FORCED_UNWIND_HANDLER __attribute__((no_sanitize("null")))
-#else
-#define HANDOFF_PAM_FORCED_UNWIND_HANDLER
-#endif
+// HANDOFF_PAM_FORCED_UNWIND, HANDOFF_PAM_CANCELLABLE: see pam_types.hpp.
 
 // pam_sm_* must stay visible when a module is built with -fvisibility=hidden;
 // handoff's own type tags must stay private to each module (section 5).
@@ -71,6 +77,11 @@
 #define HANDOFF_PAM_EXPORT
 #define HANDOFF_PAM_MODULE_LOCAL
 #define HANDOFF_PAM_PRINTF(fmt, args)
+#endif
+
+#if defined(__GNUC__) && HANDOFF_HIDDEN_VISIBILITY
+#pragma GCC visibility push(hidden)
+#define HANDOFF_PAM_MODULE_POP_VISIBILITY 1
 #endif
 
 namespace handoff::pam {
@@ -149,30 +160,70 @@ HANDOFF_PAM_FORCED_UNWIND_HANDLER int guarded(::pam_handle_t* pamh, const char* 
 #endif
 }
 
+// The flags libpam passes to a pam_sm_* function, named. Which bits can be
+// set depends on the entry point (pam_sm_setcred(3), pam_sm_chauthtok(3)):
+//   every entry point   silent()                  PAM_SILENT
+//   authenticate,
+//   acct_mgmt           disallow_null_authtok()   PAM_DISALLOW_NULL_AUTHTOK
+//   setcred             establish_cred(), delete_cred(), reinitialize_cred(),
+//                       refresh_cred()            PAM_ESTABLISH_CRED & co.
+//   chauthtok           prelim_check(), update_authtok(),
+//                       change_expired_authtok()  PAM_PRELIM_CHECK & co.
+// It converts to int, so a body written against the former `int flags`
+// (`flags & PAM_SILENT`) still compiles.
+class module_flags {
+public:
+    constexpr module_flags() noexcept = default;
+    constexpr explicit module_flags(int bits) noexcept : bits_(bits) {}
+
+    constexpr int bits() const noexcept { return bits_; }
+    // NOLINTNEXTLINE(google-explicit-constructor,hicpp-explicit-conversions): source compatibility
+    constexpr operator int() const noexcept { return bits_; }
+    // True when every bit of flag is set.
+    constexpr bool has(int flag) const noexcept { return flag != 0 && (bits_ & flag) == flag; }
+
+    constexpr bool silent() const noexcept { return has(PAM_SILENT); }
+    constexpr bool disallow_null_authtok() const noexcept { return has(PAM_DISALLOW_NULL_AUTHTOK); }
+    constexpr bool establish_cred() const noexcept { return has(PAM_ESTABLISH_CRED); }
+    constexpr bool delete_cred() const noexcept { return has(PAM_DELETE_CRED); }
+    constexpr bool reinitialize_cred() const noexcept { return has(PAM_REINITIALIZE_CRED); }
+    constexpr bool refresh_cred() const noexcept { return has(PAM_REFRESH_CRED); }
+    constexpr bool prelim_check() const noexcept { return has(PAM_PRELIM_CHECK); }
+    constexpr bool update_authtok() const noexcept { return has(PAM_UPDATE_AUTHTOK); }
+    constexpr bool change_expired_authtok() const noexcept {
+        return has(PAM_CHANGE_EXPIRED_AUTHTOK);
+    }
+
+private:
+    int bits_ = 0;
+};
+
 namespace detail {
-using module_body = int (*)(module_handle, int, const module_arguments&);
+using module_body = int (*)(module_handle, module_flags, const module_arguments&);
 inline int run_entry(::pam_handle_t* pamh, const char* entry, int flags, int argc,
                      const char** argv, module_body body);
 }  // namespace detail
 
 // Defines pam_sm_<fn> (extern "C", exported even under -fvisibility=hidden)
 // and opens the C++ body that it runs through guarded(). The body sees a
-// module_handle, the flags and the module_arguments, and returns a PAM code:
+// module_handle, the module_flags and the module_arguments, and returns a
+// PAM code:
 //
 //   HANDOFF_PAM_AUTHENTICATE(h, flags, args) { ... return PAM_SUCCESS; }
 //
 // A NULL pam_handle_t gives PAM_SYSTEM_ERR without running the body.
 // NOLINTBEGIN(bugprone-macro-parentheses): handle, flags and args name parameters
-#define HANDOFF_PAM_ENTRY(fn, handle, flags, args)                                            \
-    static int handoff_pam_body_##fn(::handoff::pam::module_handle, int,                      \
-                                     const ::handoff::pam::module_arguments&);                \
-    extern "C" HANDOFF_PAM_EXPORT int pam_sm_##fn(::pam_handle_t* pamh, int flags_, int argc, \
-                                                  const char** argv) {                        \
-        return ::handoff::pam::detail::run_entry(pamh, "pam_sm_" #fn, flags_, argc, argv,     \
-                                                 &handoff_pam_body_##fn);                     \
-    }                                                                                         \
-    static int handoff_pam_body_##fn(                                                         \
-        [[maybe_unused]] ::handoff::pam::module_handle handle, [[maybe_unused]] int flags,    \
+#define HANDOFF_PAM_ENTRY(fn, handle, flags, args)                                                \
+    static int handoff_pam_body_##fn(::handoff::pam::module_handle, ::handoff::pam::module_flags, \
+                                     const ::handoff::pam::module_arguments&);                    \
+    extern "C" HANDOFF_PAM_EXPORT int pam_sm_##fn(::pam_handle_t* pamh, int flags_, int argc,     \
+                                                  const char** argv) {                            \
+        return ::handoff::pam::detail::run_entry(pamh, "pam_sm_" #fn, flags_, argc, argv,         \
+                                                 &handoff_pam_body_##fn);                         \
+    }                                                                                             \
+    static int handoff_pam_body_##fn(                                                             \
+        [[maybe_unused]] ::handoff::pam::module_handle handle,                                    \
+        [[maybe_unused]] ::handoff::pam::module_flags flags,                                      \
         [[maybe_unused]] const ::handoff::pam::module_arguments& args)
 // NOLINTEND(bugprone-macro-parentheses)
 
@@ -249,6 +300,18 @@ public:
         return std::nullopt;
     }
 
+    // Logs each argument that is none of `known` once, through pam_syslog
+    // (LOG_ERR, "unknown option ..."), as Linux-PAM's modules do, and returns
+    // how many distinct names it logged. In `known`, "name" is a flag and
+    // "name=" a key that takes a value. Only names reach the log, never a
+    // value (it may be a secret): "file=/x" is logged as "file=", a flag given
+    // a value as "debug=", a key given without one by its name. List the
+    // options libpam reads for the module as well (use_first_pass,
+    // try_first_pass, use_authtok, authtok_type=) when it calls try_authtok.
+    // Defined in section 8.
+    std::size_t warn_unknown(module_handle h,
+                             std::initializer_list<std::string_view> known) const noexcept;
+
 private:
     const char** argv_ = nullptr;
     std::size_t size_ = 0;
@@ -299,14 +362,20 @@ static_assert(sizeof(outgoing) == sizeof(::pam_message) && std::is_standard_layo
 //
 // How each reply of the application is read (see also docs/api.md):
 //   conversation returned PAM_BUF_ERR     PAM_BUF_ERR     failure::out_of_memory
-//   conversation returned PAM_CONV_AGAIN  PAM_CONV_AGAIN  failure::conversation_error
+//   conversation returned PAM_CONV_AGAIN  PAM_INCOMPLETE  failure::conversation_error
+//     (a module never passes PAM_CONV_AGAIN up: it returns PAM_INCOMPLETE,
+//      keeps its state with set_data, and libpam calls it again)
 //   conversation returned any other error PAM_CONV_ERR    failure::conversation_error
 //     (a reply written before the error is wiped and freed all the same,
 //      as Linux-PAM's pam_vprompt frees it)
 //   PAM_SUCCESS, NULL array, prompts sent PAM_CONV_ERR    failure::bad_reply
 //   PAM_SUCCESS, NULL array, no prompts   PAM_SUCCESS (nothing to read)
+//   an array whose malloc block holds
+//     fewer than n elements (glibc)       PAM_CONV_ERR    failure::bad_reply
 //   a resp_retcode other than 0           PAM_CONV_ERR    failure::bad_reply
 //   a NULL answer to a prompt             PAM_CONV_ERR    failure::unanswered_prompt
+//   an answer with no NUL in its malloc
+//     block (glibc: malloc_usable_size)   PAM_CONV_ERR    failure::bad_reply
 //   an answer of PAM_MAX_RESP_SIZE bytes
 //     or more (never truncated)           PAM_CONV_ERR    failure::answer_too_long
 //   an answer to an info/error message    PAM_SUCCESS; the answer is wiped and
@@ -321,8 +390,8 @@ public:
 
     bool ok() const noexcept { return status_.ok(); }
     explicit operator bool() const noexcept { return ok(); }
-    // The code a module would return for this call: PAM_SUCCESS, PAM_CONV_ERR,
-    // PAM_BUF_ERR or PAM_CONV_AGAIN.
+    // The code a module returns for this call: PAM_SUCCESS, PAM_CONV_ERR,
+    // PAM_BUF_ERR or PAM_INCOMPLETE (the conversation said PAM_CONV_AGAIN).
     int code() const noexcept { return status_.code(); }
     failure conversation_failure() const noexcept { return status_.conversation_failure(); }
     const pam::status& status() const noexcept { return status_; }
@@ -361,7 +430,7 @@ private:
                               const outgoing* sent, std::size_t n, bool any_prompt) noexcept {
         if (rc != PAM_SUCCESS) {
             if (rc == PAM_BUF_ERR) return failed(pamh, PAM_BUF_ERR, failure::out_of_memory);
-            return failed(pamh, rc == PAM_CONV_AGAIN ? PAM_CONV_AGAIN : PAM_CONV_ERR,
+            return failed(pamh, rc == PAM_CONV_AGAIN ? PAM_INCOMPLETE : PAM_CONV_ERR,
                           failure::conversation_error);
         }
         if (!answers) {
@@ -374,7 +443,12 @@ private:
             if (r.resp_retcode != 0) return failed(pamh, PAM_CONV_ERR, failure::bad_reply);
             if (!is_prompt_style(sent[i].kind())) continue;
             if (r.resp == nullptr) return failed(pamh, PAM_CONV_ERR, failure::unanswered_prompt);
-            if (::strnlen(r.resp, PAM_MAX_RESP_SIZE) >= PAM_MAX_RESP_SIZE) {
+            // Never read past the block: an answer need not hold a NUL.
+            const std::size_t block = detail::malloc_block_size(r.resp);
+            const std::size_t length =
+                ::strnlen(r.resp, std::min<std::size_t>(PAM_MAX_RESP_SIZE, block));
+            if (length == block) return failed(pamh, PAM_CONV_ERR, failure::bad_reply);
+            if (length >= PAM_MAX_RESP_SIZE) {
                 return failed(pamh, PAM_CONV_ERR, failure::answer_too_long);
             }
         }
@@ -457,34 +531,51 @@ private:
 //   - if the box cannot be made (PAM_BUF_ERR) or pam_set_data fails (it does
 //     when called from the application: PAM_SYSTEM_ERR), before try_set_data
 //     returns: libpam took nothing, so the object is freed here.
-// The status pam_end passes to the cleanup is not forwarded to the deleter.
+// A deleter that also takes a data_cleanup (operator()(T*, data_cleanup))
+// sees what the C cleanup function sees: pam_end's status, PAM_DATA_REPLACE
+// (the name was set again or removed) and PAM_DATA_SILENT. A deleter that may
+// throw does not compile: it runs inside libpam, where nothing may unwind
+// (std::default_delete<T> needs a destructor that does not throw).
 //
-// Typed retrieval: a data_key<T> binds a name to T at compile time, and the
-// box carries a tag for T that get_data checks before it hands out a T*. The
-// tag is private to the module that set the data (a type's name does not
-// prove the same layout in another module built separately), so get_data
-// returns nullptr for data set under that name with another type, by another
-// module or through the C API.
+// Typed retrieval, by construction: handoff never stores under the name a
+// data_key<T> is given, but under that name followed by a separator no C
+// module writes (the byte 0x1f), "handoff:" and the address of a tag for T
+// that is private to the module (hex): "my_module.count\x1fhandoff:7f3a...".
+// A name of that shape holds only a box this module stored for this T, so
+// get_data never reads memory it did not write: whatever a C module (or
+// another handoff module, or this one with another type) stores under the
+// plain name or under its own names is never looked at. A type's name does
+// not prove the same layout in another module built separately: hence the
+// tag's address, not the type's name, in the stored name.
 //
 // Safety: names are one namespace for the whole module stack. Prefix them with
-// your module's name. get_data reads one pointer at the start of what is
-// stored under the name to find the tag, so another module storing something
-// smaller than a pointer under the same name would make that read overrun.
+// your module's name.
 
-// A name bound to a type. name must live as long as the module (a literal).
+// A name bound to a type: a string literal of at most max_name bytes (the
+// stored name is built from it in a buffer on the stack).
 template <class T>
 class data_key {
     static_assert(std::is_object_v<T> && !std::is_array_v<T>,
                   "handoff: module data is one object; keep arrays in an owner of their own");
 
 public:
-    constexpr explicit data_key(const char* name) noexcept : name_(name) {}
+    static constexpr std::size_t max_name = 200;
+
+    template <std::size_t N>
+    // NOLINTNEXTLINE(cppcoreguidelines-avoid-c-arrays,modernize-avoid-c-arrays): a literal
+    constexpr explicit data_key(const char (&name)[N]) noexcept
+        : name_(name), size_(std::char_traits<char>::length(name)) {
+        static_assert(N - 1 <= max_name, "handoff: a data_key name has at most 200 bytes");
+    }
     // libpam declares the name nonnull (UBSan: "null pointer passed as argument").
     explicit data_key(std::nullptr_t) = delete;
+    // The name as given; the name libpam sees is longer (see above).
     constexpr const char* name() const noexcept { return name_; }
+    constexpr std::size_t size() const noexcept { return size_; }
 
 private:
     const char* name_;
+    std::size_t size_;
 };
 
 namespace detail {
@@ -495,25 +586,93 @@ struct HANDOFF_PAM_MODULE_LOCAL data_tag {
     static constexpr char id = 0;
 };
 
+// The name libpam keeps T's data under (see above), built on the stack.
+class stored_data_name {
+public:
+    static constexpr char marker[] =
+        "\x1f"
+        "handoff:";
+    static constexpr std::size_t digits = 2 * sizeof(std::uintptr_t);
+
+    template <class T>
+    explicit stored_data_name(const data_key<T>& key) noexcept {
+        std::memcpy(text_, key.name(), key.size());
+        char* p = text_ + key.size();
+        std::memcpy(p, marker, sizeof marker - 1);
+        p += sizeof marker - 1;
+        // The tag's address is the name:
+        // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast)
+        auto tag = reinterpret_cast<std::uintptr_t>(&data_tag<T>::id);
+        for (std::size_t i = digits; i-- > 0; tag >>= 4) p[i] = "0123456789abcdef"[tag & 0xfu];
+        p[digits] = '\0';
+    }
+    const char* c_str() const noexcept { return text_; }
+
+private:
+    char text_[data_key<char>::max_name + sizeof marker - 1 + digits + 1] = {};
+};
+
+}  // namespace detail
+
+// What libpam passes to a data cleanup (pam_set_data(3)): the status of
+// pam_end, or of the failed pam_set_data when handoff frees the object itself,
+// with PAM_DATA_REPLACE or PAM_DATA_SILENT OR-ed in.
+class data_cleanup {
+public:
+    constexpr explicit data_cleanup(int error_status) noexcept : raw_(error_status) {}
+    // The name was set again or removed (PAM_DATA_REPLACE): not pam_end.
+    constexpr bool replaced() const noexcept { return (raw_ & PAM_DATA_REPLACE) != 0; }
+    // The application asked pam_end for silence (PAM_DATA_SILENT).
+    constexpr bool silent() const noexcept { return (raw_ & PAM_DATA_SILENT) != 0; }
+    // The PAM code without those two flags (pam_end's last status).
+    constexpr int status() const noexcept { return raw_ & ~(PAM_DATA_REPLACE | PAM_DATA_SILENT); }
+    constexpr int raw() const noexcept { return raw_; }
+
+private:
+    int raw_;
+};
+
+namespace detail {
+
+// The deleter's call, with the cleanup's status when it takes one.
+template <class T, class Deleter>
+constexpr bool deleter_takes_cleanup = std::is_invocable_v<Deleter&, T*, data_cleanup>;
+
+template <class T, class Deleter>
+constexpr bool deleter_cannot_throw() noexcept {
+    if constexpr (deleter_takes_cleanup<T, Deleter>) {
+        return std::is_nothrow_invocable_v<Deleter&, T*, data_cleanup>;
+    } else if constexpr (std::is_same_v<Deleter, std::default_delete<T>>) {
+        return std::is_nothrow_destructible_v<T>;  // its operator() is not marked noexcept
+    } else {
+        return std::is_nothrow_invocable_v<Deleter&, T*>;
+    }
+}
+
 struct data_box_header {
-    data_box_header(const void* t, void* o) noexcept : tag(t), object(o) {}
-    const void* tag;
+    explicit data_box_header(void* o) noexcept : object(o) {}
     void* object;
 };
 
 template <class T, class Deleter>
 struct data_box : data_box_header {
+    using object_type = T;
+    using deleter_type = Deleter;
     explicit data_box(std::unique_ptr<T, Deleter>&& o) noexcept
-        : data_box_header(&data_tag<T>::id, handoff::detail::as_void(o.get())),
-          owner(std::move(o)) {}
+        : data_box_header(handoff::detail::as_void(o.get())), owner(std::move(o)) {}
     std::unique_ptr<T, Deleter> owner;
 };
 
 // libpam's cleanup: destroys the owner (its deleter runs) and the box.
 template <class Box>
-void destroy_data_box(::pam_handle_t*, void* data, int) noexcept {
+void destroy_data_box(::pam_handle_t*, void* data, int error_status) noexcept {
     // data is never NULL: libpam passes back the box try_set_data stored.
     Box* box = static_cast<Box*>(static_cast<data_box_header*>(data));
+    if constexpr (deleter_takes_cleanup<typename Box::object_type, typename Box::deleter_type>) {
+        if (auto* object = box->owner.release()) {
+            box->owner.get_deleter()(object, data_cleanup(error_status));
+        }
+    }
     box->~Box();
     libc::deallocate(box);
 }
@@ -527,7 +686,10 @@ void destroy_data_box(::pam_handle_t*, void* data, int) noexcept {
 // A view of the pam_handle_t a pam_sm_* function receives (not owned; copy it
 // freely). Every try_ member returns the PAM code in what it returns and never
 // throws; the members without try_ throw pam::error instead (exception
-// builds), which guarded() turns back into that code.
+// builds), which guarded() turns back into that code. The members that call
+// the application's conversation (converse, prompt, send_info/error, user,
+// authtok) wait in it, so the thread may be cancelled there: they are
+// HANDOFF_PAM_CANCELLABLE (pam_types.hpp), not noexcept, and the unwind passes.
 class module_handle {
 public:
     // Safety: pamh is the handle libpam passed to this pam_sm_* call (never
@@ -541,7 +703,7 @@ public:
     // returns its validated reply (see responses for every case). Texts are
     // not copied. A reply slot is always passed, even for info messages only
     // (some applications crash on a NULL one).
-    responses try_converse(const outgoing* messages, std::size_t n) const noexcept {
+    responses try_converse(const outgoing* messages, std::size_t n) const HANDOFF_PAM_CANCELLABLE {
         if (messages == nullptr || n == 0 || n > PAM_MAX_NUM_MSG) {
             return responses::failed(pamh_, PAM_CONV_ERR, failure::bad_message);
         }
@@ -568,28 +730,46 @@ public:
         }
         ::pam_response* reply = nullptr;
         const int rc = conv->conv(static_cast<int>(n), pointers, &reply, conv->appdata_ptr);
+        // An array whose malloc block is too small for num_msg elements (a
+        // conversation that counted wrong) is refused, and only the array is
+        // freed: which elements the application wrote is unknown, the rest
+        // of the block is whatever malloc left there, so no element is read.
+        if (!block_holds(reply, n)) {
+            libc::deallocate(reply);
+            return responses::failed(pamh_, PAM_CONV_ERR, failure::bad_reply);
+        }
         // Owned from here on, whatever rc says: pam_conv(3) promises num_msg
         // elements when the pointer is set.
         response_array owned = response_array::adopt(reply, n);
         return responses::validate(pamh_, rc, std::move(owned), messages, n, any_prompt);
     }
-    responses try_converse(std::initializer_list<outgoing> messages) const noexcept {
+    responses try_converse(std::initializer_list<outgoing> messages) const HANDOFF_PAM_CANCELLABLE {
         return try_converse(messages.begin(), messages.size());
     }
 
     // One prompt; its answer is text(0).
-    responses try_prompt(const char* text, echo e = echo::off) const noexcept {
+    responses try_prompt(const char* text, echo e = echo::off) const HANDOFF_PAM_CANCELLABLE {
         const outgoing m = outgoing::prompt(text, e);
         return try_converse(&m, 1);
     }
     // One info or error message (PAM_TEXT_INFO, PAM_ERROR_MSG).
-    pam::status try_send_info(const char* text) const noexcept {
+    pam::status try_send_info(const char* text) const HANDOFF_PAM_CANCELLABLE {
         const outgoing m = outgoing::info(text);
         return try_converse(&m, 1).status();
     }
-    pam::status try_send_error(const char* text) const noexcept {
+    pam::status try_send_error(const char* text) const HANDOFF_PAM_CANCELLABLE {
         const outgoing m = outgoing::error(text);
         return try_converse(&m, 1).status();
+    }
+
+    // The same, as pam_info(3)/pam_error(3) are used: nothing is sent when
+    // the application passed PAM_SILENT (PAM_SUCCESS). libpam's own pam_info
+    // does not look at the flags; modules must, and these do.
+    pam::status try_send_info(module_flags flags, const char* text) const HANDOFF_PAM_CANCELLABLE {
+        return flags.silent() ? status_of(PAM_SUCCESS) : try_send_info(text);
+    }
+    pam::status try_send_error(module_flags flags, const char* text) const HANDOFF_PAM_CANCELLABLE {
+        return flags.silent() ? status_of(PAM_SUCCESS) : try_send_error(text);
     }
 
 #if HANDOFF_HAS_EXCEPTIONS
@@ -604,13 +784,30 @@ public:
     }
     void send_info(const char* text) const { check(try_send_info(text)); }
     void send_error(const char* text) const { check(try_send_error(text)); }
+    void send_info(module_flags flags, const char* text) const {
+        check(try_send_info(flags, text));
+    }
+    void send_error(module_flags flags, const char* text) const {
+        check(try_send_error(flags, text));
+    }
 #endif
+
+    // pam_fail_delay(3): asks libpam to wait about this long before it
+    // returns a failure to the application (the longest request of the stack
+    // wins, scaled by a random factor in 0.5 .. 1.5; an application's PAM_FAIL_DELAY function
+    // replaces the wait). Call it before the check that may fail, as pam_unix
+    // does. A negative or overlong delay is clamped to 0 .. UINT_MAX us.
+    pam::status try_fail_delay(std::chrono::microseconds delay) const noexcept {
+        const auto us = std::clamp<std::chrono::microseconds::rep>(
+            delay.count(), 0, std::numeric_limits<unsigned>::max());
+        return status_of(::pam_fail_delay(pamh_, static_cast<unsigned>(us)));
+    }
 
     // --- user, authentication tokens, items ---------------------------------
 
     // pam_get_user(3): PAM_USER, asking the application (with prompt, or
     // libpam's default) if it is not set yet.
-    libpam_string try_user(const char* prompt = nullptr) const noexcept {
+    libpam_string try_user(const char* prompt = nullptr) const HANDOFF_PAM_CANCELLABLE {
         const char* user = nullptr;
         // Linux-PAM returns PAM_SUCCESS with a string only (an unanswered
         // prompt is PAM_CONV_ERR), so c_str() is NULL exactly when !ok().
@@ -621,10 +818,10 @@ public:
     // pam_get_authtok(3): PAM_AUTHTOK (or PAM_OLDAUTHTOK), asked for through
     // libpam's own pam_prompt if no module set it yet. libpam reads that
     // reply itself: it does not refuse overlong answers as try_converse does.
-    libpam_string try_authtok(const char* prompt = nullptr) const noexcept {
+    libpam_string try_authtok(const char* prompt = nullptr) const HANDOFF_PAM_CANCELLABLE {
         return get_authtok(PAM_AUTHTOK, prompt);
     }
-    libpam_string try_old_authtok(const char* prompt = nullptr) const noexcept {
+    libpam_string try_old_authtok(const char* prompt = nullptr) const HANDOFF_PAM_CANCELLABLE {
         return get_authtok(PAM_OLDAUTHTOK, prompt);
     }
 
@@ -677,6 +874,9 @@ public:
                              std::unique_ptr<T, Deleter> owner) const noexcept {
         static_assert(std::is_nothrow_move_constructible_v<Deleter>,
                       "handoff: the deleter must move without throwing");
+        static_assert(detail::deleter_cannot_throw<T, Deleter>(),
+                      "handoff: a module data deleter runs inside libpam, where nothing may "
+                      "unwind: make it noexcept");
         static_assert(!std::is_reference_v<Deleter>,
                       "handoff: libpam keeps the owner until pam_end, after the body returns: a "
                       "reference deleter would dangle by then; store the deleter by value");
@@ -690,8 +890,8 @@ public:
         if (raw == nullptr) return status_of(PAM_BUF_ERR);  // owner frees the object
         box_type* box = ::new (raw) box_type(std::move(owner));
         detail::data_box_header* header = box;
-        const int rc =
-            ::pam_set_data(pamh_, key.name(), header, &detail::destroy_data_box<box_type>);
+        const int rc = ::pam_set_data(pamh_, detail::stored_data_name(key).c_str(), header,
+                                      &detail::destroy_data_box<box_type>);
         if (rc != PAM_SUCCESS) detail::destroy_data_box<box_type>(pamh_, header, rc);
         return status_of(rc);
     }
@@ -703,18 +903,19 @@ public:
     template <class T>
     T* get_data(const data_key<T>& key) const noexcept {
         const void* stored = nullptr;
-        if (::pam_get_data(pamh_, key.name(), &stored) != PAM_SUCCESS || stored == nullptr) {
+        if (::pam_get_data(pamh_, detail::stored_data_name(key).c_str(), &stored) != PAM_SUCCESS ||
+            stored == nullptr) {
             return nullptr;
         }
-        const auto* header = static_cast<const detail::data_box_header*>(stored);
-        if (header->tag != &detail::data_tag<T>::id) return nullptr;
-        return static_cast<T*>(header->object);
+        // Only this module's box for T is ever stored under that name.
+        return static_cast<T*>(static_cast<const detail::data_box_header*>(stored)->object);
     }
 
     // Runs the deleter of what key's name holds now; get_data then returns nullptr.
     template <class T>
     pam::status try_remove_data(const data_key<T>& key) const noexcept {
-        return status_of(::pam_set_data(pamh_, key.name(), nullptr, nullptr));
+        return status_of(
+            ::pam_set_data(pamh_, detail::stored_data_name(key).c_str(), nullptr, nullptr));
     }
 
 #if HANDOFF_HAS_EXCEPTIONS
@@ -723,6 +924,136 @@ public:
         check(try_set_data(key, std::move(owner)));
     }
 #endif
+
+    // --- password changes (pam_get_authtok_noverify / _verify) --------------
+    //
+    // In pam_sm_chauthtok, try_authtok() is the new token: libpam asks for it
+    // twice and compares (PAM_TRY_AGAIN when the two differ) unless another
+    // module set it already; with use_authtok (or use_first_pass) an unset
+    // token is an error instead of a prompt. This pair splits that in two, so
+    // a module can judge the new token before asking for it again, as
+    // pam_pwquality does. HANDOFF_PAM_CANCELLABLE, as every call that waits
+    // for the conversation: they throw nothing themselves.
+
+    // pam_get_authtok_noverify(3): the new token (PAM_AUTHTOK) set by another
+    // module, or asked for once and kept as PAM_AUTHTOK.
+    libpam_string try_authtok_noverify(const char* prompt = nullptr) const HANDOFF_PAM_CANCELLABLE {
+        const char* token = nullptr;
+        const int rc = ::pam_get_authtok_noverify(pamh_, &token, prompt);
+        return libpam_string(token, status_of(rc));
+    }
+
+    // pam_get_authtok_verify(3): asks again ("Retype <prompt>", or libpam's
+    // "Retype new password: ") and compares with first, which the result then
+    // replaces: libpam sets PAM_AUTHTOK anew, so first's string is gone once
+    // this returns (use the result). They differ: PAM_TRY_AGAIN, PAM_AUTHTOK
+    // cleared and libpam's "Sorry, passwords do not match." shown. Outside
+    // pam_sm_chauthtok: PAM_SYSTEM_ERR. A failed first is returned as it is;
+    // one without a string (default-made) is PAM_SYSTEM_ERR, as libpam would
+    // read through NULL. Ask only when try_authtok_noverify asked: a token
+    // another module set (use_authtok) was verified there.
+    libpam_string try_authtok_verify(const libpam_string& first,
+                                     const char* prompt = nullptr) const HANDOFF_PAM_CANCELLABLE {
+        if (!first) return libpam_string(nullptr, first.status());
+        if (first.c_str() == nullptr) return libpam_string(nullptr, status_of(PAM_SYSTEM_ERR));
+        const char* token = first.c_str();
+        const int rc = ::pam_get_authtok_verify(pamh_, &token, prompt);
+        return libpam_string(token, status_of(rc));
+    }
+
+#if HANDOFF_HAS_EXCEPTIONS
+    std::string_view authtok_noverify(const char* prompt = nullptr) const {
+        return checked(try_authtok_noverify(prompt)).view();
+    }
+    std::string_view authtok_verify(const libpam_string& first,
+                                    const char* prompt = nullptr) const {
+        return checked(try_authtok_verify(first, prompt)).view();
+    }
+#endif
+
+    // --- the PAM environment -----------------------------------------------
+
+    // pam_getenv(3): the value of name, or nullopt when it is unset (or name
+    // is empty, holds '\0' or '=', or there is no memory for the copy made to
+    // terminate it). A view into libpam's copy: valid until the variable is
+    // set again or removed, or pam_end.
+    std::optional<std::string_view> getenv(std::string_view name) const noexcept {
+        if (!is_env_name(name)) return std::nullopt;
+        result<c_unique_ptr<char>> copy = try_c_strdup(name);
+        if (!copy) return std::nullopt;
+        const char* value = ::pam_getenv(pamh_, copy->get());
+        if (value == nullptr) return std::nullopt;
+        return std::string_view(value);
+    }
+
+    // pam_putenv(3): "NAME=value" sets, "NAME=" sets the empty value, "NAME"
+    // removes (PAM_BAD_ITEM when it is not set). libpam keeps a copy of its
+    // own; the C string made here to terminate the argument is wiped and
+    // freed (values may be secrets). A '\0' inside is refused (PAM_BAD_ITEM),
+    // never cut short; libpam refuses an empty name (PAM_BAD_ITEM).
+    pam::status try_putenv(std::string_view name_value) const noexcept {
+        result<secure_c_string<libc>> copy = try_secure_c_strdup<libc>(name_value);
+        if (!copy) return status_of(env_copy_error(copy.error()));
+        return status_of(::pam_putenv(pamh_, copy->get()));
+    }
+    // Sets name to value: name must be a name (not empty, no '=' or '\0'),
+    // or PAM_BAD_ITEM.
+    pam::status try_setenv(std::string_view name, std::string_view value) const noexcept {
+        if (!is_env_name(name)) return status_of(PAM_BAD_ITEM);
+        if (value.find('\0') != std::string_view::npos) return status_of(PAM_BAD_ITEM);
+        const std::size_t size = name.size() + 1 + value.size();  // no overflow: both in memory
+        secure_c_string<libc> text(static_cast<char*>(libc::allocate(size + 1)));
+        if (!text) return status_of(PAM_BUF_ERR);
+        std::memcpy(text.get(), name.data(), name.size());
+        text.get()[name.size()] = '=';
+        if (!value.empty()) std::memcpy(text.get() + name.size() + 1, value.data(), value.size());
+        text.get()[size] = '\0';
+        return status_of(::pam_putenv(pamh_, text.get()));
+    }
+    // Removes name; PAM_BAD_ITEM when it is not set or is not a name.
+    pam::status try_unsetenv(std::string_view name) const noexcept {
+        if (!is_env_name(name)) return status_of(PAM_BAD_ITEM);
+        return try_putenv(name);
+    }
+
+#if HANDOFF_HAS_EXCEPTIONS
+    void putenv(std::string_view name_value) const { check(try_putenv(name_value)); }
+    void setenv(std::string_view name, std::string_view value) const {
+        check(try_setenv(name, value));
+    }
+    void unsetenv(std::string_view name) const { check(try_unsetenv(name)); }
+#endif
+
+    // --- messages for the user, printf-style, honouring PAM_SILENT ---------
+
+    // Formats like pam_info(3)/pam_error(3) (printf, checked by the compiler)
+    // and sends one PAM_TEXT_INFO / PAM_ERROR_MSG message through
+    // try_converse, so the reply is validated, wiped and freed as there.
+    // flags are the pam_sm_* call's (module_flags; an int converts
+    // explicitly): with PAM_SILENT nothing is sent and the
+    // result is PAM_SUCCESS (pam_info itself does not look). The text is not
+    // limited to PAM_MAX_MSG_SIZE, as with pam_info. A format libc cannot
+    // render (an encoding error): PAM_SYSTEM_ERR; no memory: PAM_BUF_ERR.
+    // NOLINTBEGIN(cert-dcl50-cpp): C varargs, so the format is checked and goes to vsnprintf
+    HANDOFF_PAM_PRINTF(3, 4)
+    pam::status try_infof(module_flags flags, const char* format,
+                          ...) const HANDOFF_PAM_CANCELLABLE {
+        std::va_list args;
+        va_start(args, format);
+        pam::status s = vsend(PAM_TEXT_INFO, flags, format, args);
+        va_end(args);
+        return s;
+    }
+    HANDOFF_PAM_PRINTF(3, 4)
+    pam::status try_errorf(module_flags flags, const char* format,
+                           ...) const HANDOFF_PAM_CANCELLABLE {
+        std::va_list args;
+        va_start(args, format);
+        pam::status s = vsend(PAM_ERROR_MSG, flags, format, args);
+        va_end(args);
+        return s;
+    }
+    // NOLINTEND(cert-dcl50-cpp)
 
     // --- logging ------------------------------------------------------------
 
@@ -740,7 +1071,49 @@ private:
         return pam::status(code, ::pam_strerror(pamh_, code));
     }
 
-    libpam_string get_authtok(int item, const char* prompt) const noexcept {
+    // False when the application's array is known to be too small for n
+    // pam_response: its malloc block says so (detail::malloc_block_size;
+    // glibc rounds blocks up, so an array one element short may pass).
+    static bool block_holds(const ::pam_response* reply, std::size_t n) noexcept {
+        if (reply == nullptr) return true;
+        const std::size_t block =
+            detail::malloc_block_size(static_cast<const char*>(static_cast<const void*>(reply)));
+        return block / sizeof(::pam_response) >= n;
+    }
+
+    static bool is_env_name(std::string_view name) noexcept {
+        return !name.empty() && name.find_first_of(std::string_view("=\0", 2)) == name.npos;
+    }
+    static int env_copy_error(errc e) noexcept {
+        return e == errc::out_of_memory ? PAM_BUF_ERR : PAM_BAD_ITEM;
+    }
+
+    // try_infof/try_errorf: formats into a buffer of the exact size.
+    HANDOFF_PAM_PRINTF(4, 0)
+    pam::status vsend(int style, module_flags flags, const char* format,
+                      std::va_list args) const HANDOFF_PAM_CANCELLABLE {
+        if (flags.silent()) return status_of(PAM_SUCCESS);
+        std::va_list again;
+        va_copy(again, args);
+        const int length = std::vsnprintf(nullptr, 0, format, args);
+        if (length < 0) {
+            va_end(again);
+            return status_of(PAM_SYSTEM_ERR);
+        }
+        const std::size_t size = static_cast<std::size_t>(length) + 1;
+        secure_c_string<libc> text(static_cast<char*>(libc::allocate(size)));
+        if (!text) {
+            va_end(again);
+            return status_of(PAM_BUF_ERR);
+        }
+        (void)std::vsnprintf(text.get(), size, format, again);  // the same length again
+        va_end(again);
+        const outgoing m =
+            style == PAM_ERROR_MSG ? outgoing::error(text.get()) : outgoing::info(text.get());
+        return try_converse(&m, 1).status();
+    }
+
+    libpam_string get_authtok(int item, const char* prompt) const HANDOFF_PAM_CANCELLABLE {
         const char* token = nullptr;
         // As with pam_get_user: PAM_SUCCESS comes with a string (an
         // unanswered prompt is PAM_AUTHTOK_ERR).
@@ -763,8 +1136,9 @@ namespace detail {
 inline int run_entry(::pam_handle_t* pamh, const char* entry, int flags, int argc,
                      const char** argv, module_body body) {
     if (pamh == nullptr) return PAM_SYSTEM_ERR;
-    return guarded(pamh, entry,
-                   [&] { return body(module_handle(pamh), flags, module_arguments(argc, argv)); });
+    return guarded(pamh, entry, [&] {
+        return body(module_handle(pamh), module_flags(flags), module_arguments(argc, argv));
+    });
 }
 }  // namespace detail
 
@@ -789,6 +1163,88 @@ inline bool constant_time_equal(std::string_view given, std::string_view expecte
     return diff == 0;
 }
 
+// ===========================================================================
+// 8. Checking arguments
+// ===========================================================================
+
+namespace detail {
+// The name an argument gives: "key" for "key=value", the whole word otherwise.
+inline std::string_view argument_name(std::string_view a) noexcept {
+    return a.substr(0, a.find('='));
+}
+
+enum class argument_verdict { known, unknown, key_without_value, flag_with_value };
+
+inline argument_verdict judge_argument(std::string_view a,
+                                       std::initializer_list<std::string_view> known) noexcept {
+    const std::string_view name = argument_name(a);
+    const bool with_value = name.size() < a.size();
+    bool is_flag = false;
+    bool is_key = false;
+    for (std::string_view k : known) {
+        if (!k.empty() && k.back() == '=') {
+            is_key = is_key || k.substr(0, k.size() - 1) == name;
+        } else {
+            is_flag = is_flag || k == name;
+        }
+    }
+    if (with_value ? is_key : is_flag) return argument_verdict::known;
+    if (is_key) return argument_verdict::key_without_value;
+    if (is_flag) return argument_verdict::flag_with_value;
+    return argument_verdict::unknown;
+}
+
+// Longer names are cut in the log: a log line stays one line's length.
+constexpr int logged_name_max = 64;
+inline int logged_length(std::string_view name) noexcept {
+    return name.size() > static_cast<std::size_t>(logged_name_max) ? logged_name_max
+                                                                   : static_cast<int>(name.size());
+}
+}  // namespace detail
+
+inline std::size_t module_arguments::warn_unknown(
+    module_handle h, std::initializer_list<std::string_view> known) const noexcept {
+    using detail::argument_verdict;
+    std::size_t logged = 0;
+    for (std::size_t i = 0; i < size_; ++i) {
+        const std::string_view a = (*this)[i];
+        const argument_verdict verdict = detail::judge_argument(a, known);
+        if (verdict == argument_verdict::known) continue;
+        // Once per name: an earlier argument of this name was logged already.
+        const std::string_view name = detail::argument_name(a);
+        bool seen = false;
+        for (std::size_t j = 0; j < i; ++j) {
+            const std::string_view b = (*this)[j];
+            if (detail::argument_name(b) == name &&
+                detail::judge_argument(b, known) != argument_verdict::known) {
+                seen = true;
+                break;
+            }
+        }
+        if (seen) continue;
+        ++logged;
+        const int n = detail::logged_length(name);
+        const char* text = name.empty() ? "" : name.data();
+        switch (verdict) {
+        case argument_verdict::key_without_value:
+            h.log(LOG_ERR, "option %.*s= needs a value", n, text);
+            break;
+        case argument_verdict::flag_with_value:
+            h.log(LOG_ERR, "option %.*s takes no value (%.*s= ignored)", n, text, n, text);
+            break;
+        default:
+            h.log(LOG_ERR, "unknown option %.*s%s", n, text, name.size() < a.size() ? "=" : "");
+            break;
+        }
+    }
+    return logged;
+}
+
 }  // namespace handoff::pam
+
+#ifdef HANDOFF_PAM_MODULE_POP_VISIBILITY
+#pragma GCC visibility pop
+#undef HANDOFF_PAM_MODULE_POP_VISIBILITY
+#endif
 
 #endif  // HANDOFF_PAM_MODULE_HPP

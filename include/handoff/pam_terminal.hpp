@@ -163,6 +163,18 @@ inline int terminal_wake_pipe() noexcept {
     return fds[0];
 }
 
+// While alive, a cancellation of this thread waits (pthread_setcancelstate).
+class cancellation_held_off {
+public:
+    cancellation_held_off() noexcept { ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_); }
+    cancellation_held_off(const cancellation_held_off&) = delete;
+    cancellation_held_off& operator=(const cancellation_held_off&) = delete;
+    ~cancellation_held_off() { ::pthread_setcancelstate(old_, nullptr); }
+
+private:
+    int old_ = PTHREAD_CANCEL_ENABLE;
+};
+
 inline void drain(int fd) noexcept {
     if (fd < 0) return;
     char sink[64];
@@ -179,6 +191,10 @@ inline void drain(int fd) noexcept {
 //          echo off is left for the shell); restore the old dispositions;
 //          re-send what arrived; release the lock; restore the signal mask,
 //          which is when a re-sent signal ends or stops the process.
+//
+// Both steps hold off the thread's cancellation until they are done (they
+// read, write and sleep: cancellation points), so neither stops halfway; a
+// thread cancelled while it waits for the answer unwinds through end().
 class prompt_attempt {
 public:
     prompt_attempt(int in_fd, int prompt_fd, bool echo_off, bool reraise_interrupt) noexcept
@@ -187,6 +203,7 @@ public:
           prompt_fd_(prompt_fd),
           wake_(terminal_wake_pipe()),
           reraise_interrupt_(reraise_interrupt) {
+        const cancellation_held_off hold;
         drain(wake_);
         terminal_signal_state::caught().store(0);
         const sigset_t ours = terminal_signal_set();
@@ -246,6 +263,7 @@ public:
     unsigned end() noexcept {
         if (ended_) return 0;
         ended_ = true;
+        const cancellation_held_off hold;
         const sigset_t ours = terminal_signal_set();
         sigset_t mask;
         ::pthread_sigmask(SIG_BLOCK, &ours, &mask);
@@ -404,11 +422,12 @@ private:
         return reply::answer(std::move(line));
     }
 
-    static void print(int fd, std::string_view text, bool newline) noexcept {
+    // write(2) is a cancellation point: these let the unwind pass.
+    static void print(int fd, std::string_view text, bool newline) HANDOFF_PAM_CANCELLABLE {
         write_all(fd, text);
         if (newline && (text.empty() || text.back() != '\n')) write_all(fd, "\n");
     }
-    static void write_all(int fd, std::string_view text) noexcept {
+    static void write_all(int fd, std::string_view text) HANDOFF_PAM_CANCELLABLE {
         // A recorded signal ends the prompt, also when it cut a write short
         // (a background write under TOSTOP raises SIGTTOU on every try).
         while (!text.empty() && !detail::prompt_attempt::interrupted()) {

@@ -12,16 +12,61 @@
 
 #include <security/pam_appl.h>
 
+#include <string.h>  // NOLINT(modernize-deprecated-headers): strnlen is POSIX, not in <cstring>
+
 #include <cstring>
 #include <exception>
 #include <string_view>
 #include <utility>
+
+// Thread cancellation. glibc ends a thread that is cancelled at a
+// cancellation point (poll, read, pthread_cond_wait: where a conversation
+// waits) or that calls pthread_exit by unwinding its stack, through libpam and
+// the modules; libstdc++ shows that unwind to C++ as abi::__forced_unwind. A
+// catch (...) that swallows it, or a noexcept frame it meets, aborts the
+// process. So every barrier of handoff rethrows it (HANDOFF_PAM_FORCED_UNWIND)
+// and the functions through which a conversation is waited for are
+// HANDOFF_PAM_CANCELLABLE in place of noexcept: they throw nothing else.
+// With -fno-exceptions they are noexcept; the compiler then emits no cleanups
+// at all, so a cancelled thread skips every destructor on its stack: cancel
+// threads only in builds with exceptions.
+#if HANDOFF_HAS_EXCEPTIONS
+#define HANDOFF_PAM_CANCELLABLE
+#if defined(__GLIBCXX__)
+#include <cxxabi.h>
+#define HANDOFF_PAM_FORCED_UNWIND 1
+#endif
+#else
+#define HANDOFF_PAM_CANCELLABLE noexcept
+#endif
+#ifndef HANDOFF_PAM_FORCED_UNWIND
+#define HANDOFF_PAM_FORCED_UNWIND 0
+#endif
+// A handler for abi::__forced_unwind gets its reference bound to NULL (the
+// unwind carries no C++ object); GCC's -fsanitize=null reports that binding.
+#if HANDOFF_PAM_FORCED_UNWIND && defined(__GNUC__) && !defined(__clang__)
+#define HANDOFF_PAM_FORCED_UNWIND_HANDLER __attribute__((no_sanitize("null")))
+#else
+#define HANDOFF_PAM_FORCED_UNWIND_HANDLER
+#endif
+
+#if defined(__GLIBC__)
+#include <malloc.h>  // malloc_usable_size
+#endif
 
 #ifndef PAM_MAX_NUM_MSG
 #define PAM_MAX_NUM_MSG 32
 #endif
 #ifndef PAM_MAX_RESP_SIZE
 #define PAM_MAX_RESP_SIZE 512
+#endif
+
+// Hidden in modules: see HANDOFF_HIDDEN_VISIBILITY in handoff.hpp.
+#if defined(HANDOFF_HIDDEN_VISIBILITY) && defined(__GNUC__)
+#if HANDOFF_HIDDEN_VISIBILITY
+#pragma GCC visibility push(hidden)
+#define HANDOFF_POP_VISIBILITY 1
+#endif
 #endif
 
 namespace handoff::pam {
@@ -316,15 +361,45 @@ private:
     std::size_t n_;
 };
 
-// pam_response elements own their resp string, wiped before it is freed.
-// The element is then left all zero, padding included: resp_retcode may
-// hold a refusal (reply_batch keeps it there until the adapter reads it) and
-// the padding whatever malloc handed out.
+namespace detail {
+// The size of the malloc block p points to, where the C library can say
+// (glibc's malloc_usable_size; ASan and valgrind report the size asked
+// for); SIZE_MAX where it cannot. Safety: p came from malloc.
+inline std::size_t malloc_block_size(const char* p) noexcept {
+#if defined(__GLIBC__)
+    return ::malloc_usable_size(
+        const_cast<char*>(p));  // NOLINT(cppcoreguidelines-pro-type-const-cast): reads only
+#else
+    (void)p;
+    return static_cast<std::size_t>(-1);
+#endif
+}
+
+// The bytes of an answer to wipe: up to and including its NUL, never past its
+// block. An application's answer need not be NUL-terminated (a hostile one is
+// not), so the scan is bounded where the block's size is known.
+inline std::size_t answer_bytes(const char* p) noexcept {
+    const std::size_t block = malloc_block_size(p);
+    const std::size_t n = ::strnlen(p, block);
+    return n < block ? n + 1 : block;
+}
+}  // namespace detail
+
+// pam_response elements own their resp string, wiped before it is freed: up
+// to and including the NUL, or the whole block for an answer that has none
+// (detail::answer_bytes). The element is then left all zero, padding
+// included: resp_retcode may hold a refusal (reply_batch keeps it there until
+// the adapter reads it) and the padding whatever malloc handed out.
 struct owns_response_text {
     static constexpr bool wipe_buffer = false;
     template <class Domain>
     static void release_element(::pam_response& r) noexcept {
-        owns_secret_strings::release_element<Domain>(r.resp);
+        static_assert(std::is_same_v<Domain, libc>,
+                      "handoff: pam_response texts are malloc'ed (libpam frees them with free)");
+        if (r.resp != nullptr) {
+            secure_wipe(r.resp, detail::answer_bytes(r.resp));
+            libc::deallocate(r.resp);
+        }
         std::memset(static_cast<void*>(&r), 0, sizeof r);
     }
 };
@@ -395,5 +470,10 @@ enum class item : int {
 };
 
 }  // namespace handoff::pam
+
+#ifdef HANDOFF_POP_VISIBILITY
+#pragma GCC visibility pop
+#undef HANDOFF_POP_VISIBILITY
+#endif
 
 #endif  // HANDOFF_PAM_TYPES_HPP

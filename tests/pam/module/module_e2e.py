@@ -33,6 +33,18 @@ def demo(pamcheck, pamtester):
     for service in ("demo_noarg", "demo_empty"):
         e2e.side_by_side(pamcheck, pamtester, [service, "alice", "authenticate"], "1234\n", 1,
                          ["Error in service module"])
+    # PAM_SILENT: the info message is not shown, the prompt still is.
+    for program in filter(None, [pamcheck, pamtester]):
+        run = e2e.Run(program, ["demo", "alice", "authenticate(PAM_SILENT)"], "1234\n")
+        print("%s demo authenticate(PAM_SILENT)\n%s" % (program, run))
+        e2e.expect(run.code == 0, "%s: exit %d under PAM_SILENT" % (program, run.code))
+        e2e.expect("Enter the code." not in run.out + run.err,
+                   "%s: the info message is shown under PAM_SILENT" % program)
+    # code= of PAM_MAX_RESP_SIZE bytes: refused before any prompt (the log line
+    # is checked in test_pam_module.cpp).
+    ours, _ = e2e.side_by_side(pamcheck, pamtester, ["demo_code_too_long", "alice", "authenticate"],
+                               "1234\n", 1, ["Error in service module"])
+    e2e.expect("Code:" not in ours.out + ours.err, "the demo prompted with an overlong code=")
     # An overlong answer: pamcheck refuses to send it; the module never sees it.
     e2e.side_by_side(pamcheck, pamtester, ["demo", "alice", "authenticate"],
                      "1234" + "x" * 600 + "\n", 1, same_lines=False)

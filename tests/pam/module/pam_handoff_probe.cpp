@@ -13,6 +13,7 @@
 #include <handoff/pam_module.hpp>
 
 #include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -67,6 +68,21 @@ struct naming_deleter {
     }
 };
 
+// A deleter that sees the cleanup's status, as a C cleanup function does.
+struct status_deleter {
+    void operator()(counted* p) const noexcept {
+        report("deleter without status");
+        delete p;
+    }
+    void operator()(counted* p, pam::data_cleanup c) const noexcept {
+        char line[96];
+        (void)std::snprintf(line, sizeof line, "replaced=%d silent=%d status=%d",
+                            c.replaced() ? 1 : 0, c.silent() ? 1 : 0, c.status());
+        report("cleanup", line);
+        delete p;
+    }
+};
+
 // A C object released by a function of its own (a deleter-only domain).
 struct c_object {
     int id;
@@ -97,6 +113,8 @@ constexpr pam::data_key<c_object> c_object_key{"probe.c_object"};
 constexpr pam::data_key<counted> foreign_key{"probe.foreign"};
 
 int verdict(bool ok) { return ok ? PAM_SUCCESS : PAM_AUTH_ERR; }
+
+void free_byte(pam_handle_t*, void* data, int) { std::free(data); }
 
 void free_foreign(pam_handle_t*, void* data, int) {
     report("foreign cleanup");
@@ -193,6 +211,25 @@ HANDOFF_PAM_AUTHENTICATE(h, flags, args) {
         }
         return verdict(h.get_data(foreign_key) == nullptr);
     }
+    // What C modules store under a name a key uses (an old pam_unix idiom:
+    // a small integer as the pointer, no cleanup; or one byte of data): not
+    // read by get_data, here or in the demo module further down the stack.
+    if (m == "plant_tiny" || m == "plant_byte") {
+        const bool tiny = m == "plant_tiny";
+        for (const char* name : {counted_key.name(), "pam_handoff_demo.attempts"}) {
+            // The integer as a pointer is the C idiom under test.
+            // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast,performance-no-int-to-ptr)
+            void* data = tiny ? reinterpret_cast<void*>(std::uintptr_t{1}) : std::malloc(1);
+            if (data == nullptr) return PAM_BUF_ERR;
+            if (!tiny) *static_cast<char*>(data) = 'x';
+            if (pam_set_data(h.native_handle(), name, data, tiny ? nullptr : free_byte) !=
+                PAM_SUCCESS) {
+                if (!tiny) std::free(data);
+                return PAM_AUTH_ERR;
+            }
+        }
+        return verdict(h.get_data(counted_key) == nullptr);
+    }
     if (m == "remove") {
         if (!h.try_set_data(counted_key, std::make_unique<counted>("A"))) return PAM_AUTH_ERR;
         report("removing");
@@ -224,6 +261,15 @@ HANDOFF_PAM_AUTHENTICATE(h, flags, args) {
         if (!h.try_set_data(c_object_key, std::move(owner))) return PAM_AUTH_ERR;
         c_object* back = h.get_data(c_object_key);
         return verdict(back != nullptr && back->id == 11);
+    }
+    if (m == "status_deleter") {
+        std::unique_ptr<counted, status_deleter> owner(new counted("S"));
+        return verdict(h.try_set_data(counted_key, std::move(owner)).ok());
+    }
+    if (m == "status_deleter_replaced") {
+        std::unique_ptr<counted, status_deleter> owner(new counted("S"));
+        if (!h.try_set_data(counted_key, std::move(owner))) return PAM_AUTH_ERR;
+        return verdict(h.try_remove_data(counted_key).ok());
     }
     if (m == "stateful_deleter") {
         std::unique_ptr<counted, naming_deleter> owner(new counted("S"), naming_deleter{"S"});
@@ -299,6 +345,28 @@ HANDOFF_PAM_AUTHENTICATE(h, flags, args) {
         return r ? PAM_SUCCESS : r.code();
     }
     if (m == "send_info") return h.try_send_info("just so you know").code();
+    // pam_info/pam_error with the silent check: nothing reaches the
+    // application under PAM_SILENT.
+    if (m == "send_with_flags") {
+        const int info = h.try_send_info(flags, "info unless silent").code();
+        return info != PAM_SUCCESS ? info : h.try_send_error(flags, "error unless silent").code();
+    }
+#if HANDOFF_HAS_EXCEPTIONS
+    if (m == "send_with_flags_throwing") {
+        h.send_info(flags, "info unless silent");
+        h.send_error(flags, "error unless silent");
+        return PAM_SUCCESS;
+    }
+#endif
+
+    // --- flags: what the application passed, named ---
+    if (m == "flags") {
+        report(flags.silent() ? "silent" : "not silent");
+        report(flags.disallow_null_authtok() ? "disallow null" : "null allowed");
+        // A body written for the former `int flags` still compiles and agrees.
+        const unsigned legacy = static_cast<unsigned>(flags) & PAM_SILENT;
+        return verdict((legacy != 0U) == flags.silent());
+    }
 
     // --- thread cancellation: must pass through the barrier ---
     if (m == "pthread_exit") ::pthread_exit(nullptr);

@@ -12,6 +12,7 @@
 #include "../../doctest.hpp"
 #include "../wrapped_malloc.hpp"
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +27,7 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <link.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -59,6 +61,7 @@ enum class act {
     odd_code_after_write,  // the same with PAM_AUTH_ERR, not a conversation code
     conv_again,            // PAM_CONV_AGAIN, nothing written
     answer_info_too,       // right answers, and info/error messages answered with their text
+    unterminated,          // every slot (prompts and messages) a block of `long_size` 'x', no NUL
 };
 
 // A malloc'ed copy made in this executable, so the counting malloc sees it.
@@ -76,6 +79,10 @@ struct seen_message {
 
 struct application {
     act what = act::answer;
+    // Hostile: removes what this name holds (pam_set_data(h, name, NULL,
+    // NULL), which libpam allows while a module runs) before answering.
+    ::pam_handle_t* pamh = nullptr;
+    std::string remove_name;
     std::vector<std::string> answers;
     std::size_t long_size = 0;
     // What the conversation saw.
@@ -85,6 +92,12 @@ struct application {
     std::size_t next = 0;
 
     char* next_answer() {
+        if (what == act::unterminated) {
+            char* a = static_cast<char*>(std::malloc(long_size));
+            // All of the block glibc gives, so no NUL hides in its slack.
+            if (a != nullptr) std::memset(a, 'x', ::malloc_usable_size(a));
+            return a;
+        }
         if (what == act::long_answer) {
             char* a = static_cast<char*>(std::malloc(long_size + 1));
             if (a == nullptr) return nullptr;
@@ -104,6 +117,9 @@ struct application {
         batch.reserve(static_cast<std::size_t>(n));
         for (int i = 0; i < n; ++i) batch.push_back({msg[i]->msg_style, msg[i]->msg});
         self->batches.push_back(batch);
+        if (!self->remove_name.empty()) {
+            (void)::pam_set_data(self->pamh, self->remove_name.c_str(), nullptr, nullptr);
+        }
         if (self->what == act::success_null_array) return PAM_SUCCESS;
         if (self->what == act::conv_again) return PAM_CONV_AGAIN;
         if (resp == nullptr) return PAM_CONV_ERR;
@@ -115,6 +131,7 @@ struct application {
             const bool prompt = s == PAM_PROMPT_ECHO_OFF || s == PAM_PROMPT_ECHO_ON;
             if (prompt && self->what != act::null_answer) r[i].resp = self->next_answer();
             if (!prompt && self->what == act::answer_info_too) r[i].resp = copy_string(msg[i]->msg);
+            if (!prompt && self->what == act::unterminated) r[i].resp = self->next_answer();
         }
         if (self->what == act::retcode) r[n - 1].resp_retcode = 1;
         *resp = r;
@@ -142,9 +159,9 @@ public:
     int started() const { return started_; }
     ::pam_handle_t* get() const { return pamh_; }
     int end(int last) { return ::pam_end(std::exchange(pamh_, nullptr), last); }
-    int authenticate(const char* mode = nullptr) {
+    int authenticate(const char* mode = nullptr, int flags = 0) {
         if (mode != nullptr) REQUIRE(::pam_set_item(pamh_, PAM_RUSER, mode) == PAM_SUCCESS);
-        return ::pam_authenticate(pamh_, 0);
+        return ::pam_authenticate(pamh_, flags);
     }
 
 private:
@@ -301,7 +318,8 @@ TEST_CASE("every misbehaviour of the application gives its documented code and f
         {act::conv_err_after_write, 0, PAM_CONV_ERR, pam::failure::conversation_error},
         {act::buf_err_after_write, 0, PAM_BUF_ERR, pam::failure::out_of_memory},
         {act::odd_code_after_write, 0, PAM_CONV_ERR, pam::failure::conversation_error},
-        {act::conv_again, 0, PAM_CONV_AGAIN, pam::failure::conversation_error},
+        // A module returns PAM_INCOMPLETE then, never PAM_CONV_AGAIN.
+        {act::conv_again, 0, PAM_INCOMPLETE, pam::failure::conversation_error},
     };
     for (const converse_case& c : cases) {
         CAPTURE(static_cast<int>(c.what));
@@ -329,6 +347,30 @@ TEST_CASE("every misbehaviour of the application gives its documented code and f
         // The array too: owns_response_text leaves each released element
         // all zero, a resp_retcode the application set included.
         CHECK(wrapped::state().frees_nonzero == 0);
+    }
+}
+
+TEST_CASE("an answer with no NUL is refused and wiped within its block, never past it") {
+    // A hostile application: 600 bytes (longer than any answer) or 100 bytes
+    // (shorter) of 'x' and no NUL, for the prompt and the info message alike.
+    // valgrind and ASan report any byte read or wiped past the block.
+    for (std::size_t size : {std::size_t{600}, std::size_t{100}}) {
+        CAPTURE(size);
+        application app;
+        app.what = act::unterminated;
+        app.long_size = size;
+        handle h("probe", app);
+        REQUIRE(h.started() == PAM_SUCCESS);
+        wrapped::armed count;
+        {
+            pam::responses r = info_and_prompt(h.get());
+            CHECK(r.code() == PAM_CONV_ERR);
+            CHECK(r.conversation_failure() == (size > PAM_MAX_RESP_SIZE
+                                                   ? pam::failure::answer_too_long
+                                                   : pam::failure::bad_reply));
+        }
+        CHECK(wrapped::state().live_count == 0);
+        CHECK(wrapped::state().frees_nonzero == 0);  // both blocks wiped whole
     }
 }
 
@@ -557,7 +599,8 @@ TEST_CASE("a misbehaving application gets PAM_CONV_ERR from the demo, which leak
         {act::conv_err_after_write, 0, 0, {}},
         {act::buf_err_after_write, 0, 0, {}},
         {act::odd_code_after_write, 0, 0, {}},
-        {act::conv_again, 0, 0, {}},
+        {act::unterminated, 600, 0, {}},
+        {act::unterminated, 100, 0, {}},
     };
     for (const converse_case& c : cases) {
         CAPTURE(static_cast<int>(c.what));
@@ -667,6 +710,203 @@ TEST_CASE("data stored through the C API is not handed out as a typed object") {
     CHECK(events.take() == lines{"foreign cleanup"});
 }
 
+namespace {
+// The name the demo keeps its counter under (pam_module.hpp, section 5): the
+// key's name, "\x1fhandoff:" and the address of the demo's tag for its type,
+// found as an attacker in the process would: the symbol's offset in the
+// module's symbol table plus the address the module is loaded at.
+std::string demo_data_name() {
+    const char* path = std::getenv("HANDOFF_DEMO_MODULE");
+    REQUIRE(path != nullptr);
+    void* loaded = ::dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    REQUIRE(loaded != nullptr);
+    ::link_map* map = nullptr;
+    REQUIRE(::dlinfo(loaded, RTLD_DI_LINKMAP, static_cast<void*>(&map)) == 0);
+    const std::uintptr_t base = map->l_addr;
+    ::dlclose(loaded);
+    const std::string command = std::string("nm --defined-only ") + path;
+    std::FILE* nm = ::popen(command.c_str(), "r");
+    REQUIRE(nm != nullptr);
+    std::uintptr_t offset = 0;
+    char line[512];
+    while (std::fgets(line, sizeof line, nm) != nullptr) {
+        const std::string_view l(line);
+        if (l.find("data_tag") != std::string_view::npos &&
+            l.find("attempts") != std::string_view::npos) {
+            offset = std::strtoull(line, nullptr, 16);
+        }
+    }
+    (void)::pclose(nm);
+    REQUIRE(offset != 0);
+    char name[128];
+    (void)std::snprintf(name, sizeof name, "pam_handoff_demo.attempts\x1fhandoff:%016jx",
+                        static_cast<std::uintmax_t>(base + offset));
+    return name;
+}
+}  // namespace
+
+TEST_CASE("a conversation that removes the demo's data: no pointer kept across it (ASan)") {
+    // demo_retry: the demo is optional, so each wrong code still ends in
+    // success and the next authenticate runs in the same transaction.
+    application app;
+    app.answers = {"0000", "0000", "0000"};
+    handle h("demo_retry", app);
+    REQUIRE(h.started() == PAM_SUCCESS);
+    CHECK(h.authenticate() == PAM_SUCCESS);  // one failure counted
+    app.pamh = h.get();
+    app.remove_name = demo_data_name();
+    // The counter is freed inside the conversation; a demo that kept its
+    // pointer across it would now write into freed memory.
+    CHECK(h.authenticate() == PAM_SUCCESS);
+    app.remove_name.clear();
+    CHECK(h.authenticate() == PAM_SUCCESS);
+    REQUIRE(app.batches.size() == 3);
+    CHECK(app.batches[1][0].text == "1 failed attempt so far.");
+    // Counted again from the failure after the removal.
+    CHECK(app.batches[2][0].text == "1 failed attempt so far.");
+}
+
+TEST_CASE(
+    "the demo refuses a code= of PAM_MAX_RESP_SIZE bytes before prompting, and never logs it") {
+    application app;
+    app.answers = {"1234"};
+    stderr_capture log;  // pam_wrapper prints pam_syslog lines on stderr
+    handle h("demo_code_too_long", app);
+    REQUIRE(h.started() == PAM_SUCCESS);
+    CHECK(h.authenticate() == PAM_SERVICE_ERR);
+    CHECK(app.calls == 0);
+    const std::string text = log.text();
+    CHECK(contains(text, "code= has 512 bytes"));
+    CHECK_FALSE(contains(text, "xxxxxxxx"));
+}
+
+namespace {
+struct delay_seen {
+    int calls = 0;
+    int status = PAM_SUCCESS;
+    unsigned usec = 0;
+};
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): libpam's delay function has
+// no context of its own
+delay_seen last_delay;
+void record_delay(int status, unsigned usec, void*) {
+    ++last_delay.calls;
+    last_delay.status = status;
+    last_delay.usec = usec;
+}
+}  // namespace
+
+TEST_CASE("the demo asks libpam for a fail delay after a wrong code") {
+    application app;
+    app.answers = {"9999", "1234"};
+    handle h("demo_delay", app);
+    REQUIRE(h.started() == PAM_SUCCESS);
+    using delay_fn = void (*)(int, unsigned, void*);
+    const delay_fn fn = &record_delay;
+    REQUIRE(::pam_set_item(h.get(), PAM_FAIL_DELAY, reinterpret_cast<const void*>(fn)) ==
+            PAM_SUCCESS);
+    last_delay = {};
+    CHECK(h.authenticate() == PAM_AUTH_ERR);
+    CHECK(last_delay.calls == 1);
+    CHECK(last_delay.status == PAM_AUTH_ERR);
+    // 2 s by default; libpam scales it by a random factor in 0.5 .. 1.5 (the
+    // mean of three draws, pam_delay.c).
+    CHECK(last_delay.usec >= 1000000u);
+    CHECK(last_delay.usec <= 3000000u);
+    last_delay = {};
+    CHECK(h.authenticate() == PAM_SUCCESS);
+    CHECK(last_delay.status == PAM_SUCCESS);  // a success is not delayed
+}
+
+TEST_CASE("the demo listed twice in a stack counts each line's failures apart") {
+    // Both lines are optional, so each authenticate asks both codes.
+    application app;
+    app.answers = {"0000", "5678", "1234", "0000", "1234", "5678"};
+    handle h("demo_twice", app);
+    REQUIRE(h.started() == PAM_SUCCESS);
+    CHECK(h.authenticate() == PAM_SUCCESS);  // line 1 fails, line 2 passes
+    CHECK(h.authenticate() == PAM_SUCCESS);  // line 1 passes, line 2 fails
+    CHECK(h.authenticate() == PAM_SUCCESS);
+    REQUIRE(app.batches.size() == 6);
+    const char* const shown[] = {"Enter the code.",          "Enter the code.",
+                                 "1 failed attempt so far.", "Enter the code.",
+                                 "1 failed attempt so far.", "1 failed attempt so far."};
+    for (std::size_t i = 0; i < 6; ++i) {
+        CAPTURE(i);
+        CHECK(app.batches[i][0].text == shown[i]);
+    }
+}
+
+TEST_CASE("try_send_info/try_send_error with the flags send nothing under PAM_SILENT") {
+    std::vector<const char*> modes = {"send_with_flags"};
+#if HANDOFF_HAS_EXCEPTIONS
+    modes.push_back("send_with_flags_throwing");
+#endif
+    for (const char* mode : modes) {
+        CAPTURE(mode);
+        application app;
+        handle h("probe", app);
+        REQUIRE(h.started() == PAM_SUCCESS);
+        CHECK(h.authenticate(mode, PAM_SILENT) == PAM_SUCCESS);
+        CHECK(app.calls == 0);
+        CHECK(h.authenticate(mode, 0) == PAM_SUCCESS);
+        REQUIRE(app.batches.size() == 2);
+        CHECK(app.batches[0][0].style == PAM_TEXT_INFO);
+        CHECK(app.batches[1][0].style == PAM_ERROR_MSG);
+        app.what = act::conv_err_after_write;  // a failed message stops the body
+        CHECK(h.authenticate(mode, 0) == PAM_CONV_ERR);
+    }
+}
+
+TEST_CASE("the demo under PAM_SILENT sends the prompt alone") {
+    application app;
+    app.answers = {"1234"};
+    handle h("demo", app);
+    REQUIRE(h.started() == PAM_SUCCESS);
+    CHECK(h.authenticate(nullptr, PAM_SILENT) == PAM_SUCCESS);
+    REQUIRE(app.batches.size() == 1);
+    REQUIRE(app.batches[0].size() == 1);
+    CHECK(app.batches[0][0].style == PAM_PROMPT_ECHO_OFF);
+}
+
+TEST_CASE(
+    "PAM_CONV_AGAIN from the application: pam_authenticate returns PAM_INCOMPLETE, then resumes") {
+    // Through real libpam: the demo and the README's module return what the
+    // library maps the reply to; libpam then resumes the stack at the module.
+    for (const char* service : {"demo", "readme"}) {
+        CAPTURE(service);
+        application app;
+        app.what = act::conv_again;
+        handle h(service, app);
+        REQUIRE(h.started() == PAM_SUCCESS);
+        CHECK(h.authenticate() == PAM_INCOMPLETE);  // not 30 (PAM_CONV_AGAIN)
+        app.what = act::answer;
+        app.answers = {service == std::string_view("demo") ? "1234" : "4321"};
+        CHECK(h.authenticate() == PAM_SUCCESS);
+        CHECK(h.end(PAM_SUCCESS) == PAM_SUCCESS);
+    }
+}
+
+TEST_CASE("what a C module stores under a key's name is never read: a small integer, one byte") {
+    // pam_set_data(h, name, (void*)1, NULL), and a 1-byte allocation, under
+    // the probe's name and the demo's, then get_data in the probe and in the
+    // demo further down the stack (service planted_demo). Under ASan a read
+    // of the one byte's neighbours is a heap-buffer-overflow; the integer, a
+    // SIGSEGV anywhere.
+    for (const char* mode : {"plant_tiny", "plant_byte"}) {
+        CAPTURE(mode);
+        application app;
+        app.answers = {"1234"};
+        handle h("planted_demo", app);
+        REQUIRE(h.started() == PAM_SUCCESS);
+        CHECK(h.authenticate(mode) == PAM_SUCCESS);
+        REQUIRE(app.batches.size() == 1);
+        REQUIRE(app.batches[0].size() == 2);
+        CHECK(app.batches[0][0].text == "Enter the code.");  // no count read from the byte
+        CHECK(h.end(PAM_SUCCESS) == PAM_SUCCESS);
+    }
+}
+
 TEST_CASE("the same type stored by another module is that module's, not handed out here") {
     application app;
     handle h("probe_twin", app);
@@ -708,6 +948,29 @@ struct local_counted {
 };
 constexpr pam::data_key<local_counted> local_key{"test.local"};
 }  // namespace
+
+TEST_CASE(
+    "a deleter taking data_cleanup sees pam_end's status, PAM_DATA_SILENT and PAM_DATA_REPLACE") {
+    application app;
+    probe_events events;
+    {
+        handle h("probe", app);
+        CHECK(h.authenticate("status_deleter") == PAM_SUCCESS);
+        CHECK(events.take().empty());
+        CHECK(h.end(PAM_AUTH_ERR | PAM_DATA_SILENT) == PAM_SUCCESS);
+        CHECK(events.take() ==
+              lines{"cleanup replaced=0 silent=1 status=" + std::to_string(PAM_AUTH_ERR),
+                    "destroyed S"});
+    }
+    {
+        handle h("probe", app);
+        CHECK(h.authenticate("status_deleter_replaced") == PAM_SUCCESS);
+        CHECK(events.take() == lines{"cleanup replaced=1 silent=0 status=0", "destroyed S"});
+    }
+    constexpr pam::data_cleanup c(PAM_DATA_REPLACE | PAM_DATA_SILENT | PAM_BUF_ERR);
+    static_assert(c.replaced() && c.silent() && c.status() == PAM_BUF_ERR &&
+                  c.raw() == (PAM_DATA_REPLACE | PAM_DATA_SILENT | PAM_BUF_ERR));
+}
 
 TEST_CASE("when pam_set_data fails the object is freed before try_set_data returns") {
     // libpam refuses pam_set_data from the application: PAM_SYSTEM_ERR.
@@ -814,7 +1077,7 @@ TEST_CASE("a throwing conversation form ends the body with the conversation's co
     handle h("probe", app);
     CHECK(h.authenticate("throw:conversation") == PAM_CONV_ERR);
     app.what = act::conv_again;
-    CHECK(h.authenticate("throw:conversation") == PAM_CONV_AGAIN);
+    CHECK(h.authenticate("throw:conversation") == PAM_INCOMPLETE);
     CHECK(h.end(PAM_CONV_ERR) == PAM_SUCCESS);
 }
 #endif
@@ -832,6 +1095,48 @@ TEST_CASE("an entry point called with a NULL handle returns PAM_SYSTEM_ERR, body
     const char* argv[] = {"x"};
     CHECK(authenticate(nullptr, 0, 1, argv) == PAM_SYSTEM_ERR);
     CHECK(::dlclose(module) == 0);
+}
+
+TEST_CASE("the flags libpam passes reach the body named") {
+    application app;
+    probe_events events;
+    handle h("probe", app);
+    CHECK(h.authenticate("flags", PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK) == PAM_SUCCESS);
+    CHECK(events.take() == lines{"silent", "disallow null"});
+    CHECK(h.authenticate("flags", 0) == PAM_SUCCESS);
+    CHECK(events.take() == lines{"not silent", "null allowed"});
+}
+
+TEST_CASE("module_flags names each bit an entry point can receive") {
+    constexpr pam::module_flags none;
+    static_assert(none.bits() == 0 && !none.silent() && !none.has(0));
+    constexpr pam::module_flags chauthtok(PAM_SILENT | PAM_UPDATE_AUTHTOK |
+                                          PAM_CHANGE_EXPIRED_AUTHTOK);
+    static_assert(chauthtok.silent() && chauthtok.update_authtok() &&
+                  chauthtok.change_expired_authtok() && !chauthtok.prelim_check());
+    static_assert(pam::module_flags(PAM_PRELIM_CHECK).prelim_check());
+    static_assert(pam::module_flags(PAM_DISALLOW_NULL_AUTHTOK).disallow_null_authtok());
+    constexpr pam::module_flags cred(PAM_ESTABLISH_CRED);
+    static_assert(cred.establish_cred() && !cred.delete_cred() && !cred.reinitialize_cred() &&
+                  !cred.refresh_cred());
+    static_assert(pam::module_flags(PAM_DELETE_CRED).delete_cred());
+    static_assert(pam::module_flags(PAM_REINITIALIZE_CRED).reinitialize_cred());
+    static_assert(pam::module_flags(PAM_REFRESH_CRED).refresh_cred());
+    // has() wants every bit of its argument.
+    static_assert(!pam::module_flags(PAM_ESTABLISH_CRED).has(PAM_ESTABLISH_CRED | PAM_SILENT));
+    // A runtime value, so the coverage build sees the accessors run too.
+    volatile int bits = PAM_SILENT | PAM_REFRESH_CRED;
+    const pam::module_flags f(bits);
+    CHECK(f.silent());
+    CHECK(f.refresh_cred());
+    CHECK_FALSE(f.delete_cred());
+    CHECK_FALSE(f.establish_cred());
+    CHECK_FALSE(f.reinitialize_cred());
+    CHECK_FALSE(f.prelim_check());
+    CHECK_FALSE(f.update_authtok());
+    CHECK_FALSE(f.change_expired_authtok());
+    CHECK_FALSE(f.disallow_null_authtok());
+    CHECK(static_cast<int>(f) == (PAM_SILENT | PAM_REFRESH_CRED));
 }
 
 TEST_CASE("module_arguments survive a NULL argv, a negative argc and NULL entries") {
