@@ -15,9 +15,15 @@
 //                         the application's reply validated, wiped and freed
 //   4. strings libpam owns  libpam_string, module_item: user, authtok, items
 //   5. module data        data_key<T>, set_data/get_data: owners handed to
-//                         libpam, typed retrieval
+//                         libpam under private names, typed retrieval;
+//                         data_cleanup for deleters that want the status
 //   6. module_handle      the view of pam_handle_t* that holds all of it
+//                         (also send_info/error honouring PAM_SILENT,
+//                         fail_delay, log)
 //   7. secrets            constant_time_equal
+// Threads: the conversing calls let a thread's cancellation through
+// (HANDOFF_PAM_CANCELLABLE, pam_types.hpp). Symbols: everything here is
+// hidden but the pam_sm_* functions (HANDOFF_HIDDEN_VISIBILITY).
 #ifndef HANDOFF_PAM_MODULE_HPP
 #define HANDOFF_PAM_MODULE_HPP
 
