@@ -15,16 +15,21 @@
 //                         the application's reply validated, wiped and freed
 //   4. strings libpam owns  libpam_string, module_item: user, authtok, items
 //   5. module data        data_key<T>, set_data/get_data: owners handed to
-//                         libpam, typed retrieval
-//   6. module_handle      the view of pam_handle_t* that holds all of it,
-//                         with password changes (try_authtok_noverify,
-//                         try_authtok_verify), the PAM environment (getenv,
-//                         try_putenv, try_setenv, try_unsetenv), printf-style
-//                         messages honouring PAM_SILENT (try_infof,
-//                         try_errorf)
+//                         libpam under private names, typed retrieval;
+//                         data_cleanup for deleters that want the status
+//   6. module_handle      the view of pam_handle_t* that holds all of it
+//                         (also send_info/error honouring PAM_SILENT,
+//                         fail_delay, log), with password changes
+//                         (try_authtok_noverify, try_authtok_verify), the PAM
+//                         environment (getenv, try_putenv, try_setenv,
+//                         try_unsetenv), printf-style messages honouring
+//                         PAM_SILENT (try_infof, try_errorf)
 //   7. secrets            constant_time_equal
 //   8. checking arguments module_arguments::warn_unknown: unknown options
 //                         logged once by name, never with their values
+// Threads: the conversing calls let a thread's cancellation through
+// (HANDOFF_PAM_CANCELLABLE, pam_types.hpp). Symbols: everything here is
+// hidden but the pam_sm_* functions (HANDOFF_HIDDEN_VISIBILITY).
 #ifndef HANDOFF_PAM_MODULE_HPP
 #define HANDOFF_PAM_MODULE_HPP
 
