@@ -146,9 +146,9 @@ TEST_CASE("a failed growth leaves the vector as it was and the element with the 
     handoff_test::reset_state();
     string_vector v;
     for (int i = 0; i < 4; ++i) {
-        REQUIRE(v.try_push_back(handoff::try_c_strdup<tracked>("x")->release()) == errc::ok);
+        REQUIRE(v.try_push_back((*handoff::try_c_strdup<tracked>("x")).release()) == errc::ok);
     }
-    char* extra = handoff::try_c_strdup<tracked>("extra")->release();
+    char* extra = (*handoff::try_c_strdup<tracked>("extra")).release();
     state().fail_at = state().allocations + 1;
     CHECK(v.try_push_back(extra) == errc::out_of_memory);
     CHECK(v.size() == 4);
@@ -186,7 +186,7 @@ TEST_CASE("pop_back, shrinking resize and clear release owned elements") {
     handoff_test::reset_state();
     string_vector v;
     for (const char* s : {"a", "b", "c", "d"}) {
-        REQUIRE(v.try_push_back(handoff::try_c_strdup<tracked>(s)->release()) == errc::ok);
+        REQUIRE(v.try_push_back((*handoff::try_c_strdup<tracked>(s)).release()) == errc::ok);
     }
     v.pop_back();
     CHECK(state().live_count == 4);  // the block and three strings
@@ -215,7 +215,7 @@ TEST_CASE("pop_back, clear and a resize to the size do nothing to an empty vecto
 TEST_CASE("a resize to the current size keeps every element") {
     handoff_test::reset_state();
     string_vector v;
-    REQUIRE(v.try_push_back(handoff::try_c_strdup<tracked>("kept")->release()) == errc::ok);
+    REQUIRE(v.try_push_back((*handoff::try_c_strdup<tracked>("kept")).release()) == errc::ok);
     REQUIRE(v.try_resize(1) == errc::ok);
     CHECK(std::strcmp(v[0], "kept") == 0);
     CHECK(state().live_count == 2);  // the block and the string

@@ -155,7 +155,9 @@ constexpr const char* to_string(errc e) noexcept {
 //
 // `*r` on an lvalue gives a reference to the owner; on an rvalue (a temporary
 // such as `*try_from(...)`) it gives the owner itself, moved out, so a range-for
-// over `*make()` iterates a live object and nothing dangles.
+// over `*make()` iterates a live object and nothing dangles. `r->` exists on
+// lvalues only: on a temporary it could only point into an owner about to be
+// destroyed, so it does not compile.
 template <class T>
 class [[nodiscard]] result {
     static_assert(std::is_nothrow_move_constructible_v<T>,
@@ -173,8 +175,13 @@ public:
     const T& operator*() const& noexcept HANDOFF_LIFETIMEBOUND { return value_; }
     T operator*() && noexcept { return std::move(value_); }
     const T& operator*() const&& = delete;  // would dangle: take the result by value
-    T* operator->() noexcept HANDOFF_LIFETIMEBOUND { return &value_; }
-    const T* operator->() const noexcept HANDOFF_LIFETIMEBOUND { return &value_; }
+    T* operator->() & noexcept HANDOFF_LIFETIMEBOUND { return &value_; }
+    const T* operator->() const& noexcept HANDOFF_LIFETIMEBOUND { return &value_; }
+    // `try_c_strdup("x")->get()` would point into an owner destroyed at the end
+    // of the statement: on a temporary, take the owner with `*` first
+    // (`(*try_c_strdup("x")).release()`) or name the result.
+    T* operator->() && = delete;
+    const T* operator->() const&& = delete;
 
 private:
     T value_{};
@@ -474,16 +481,22 @@ template <class Domain = libc, class T>
 //                       the buffer is wiped too
 //   secret_bytes        the buffer is wiped before it is freed
 // A user policy provides `static constexpr bool wipe_buffer` and
-// `template <class Domain, class T> static void release_element(T&) noexcept`.
+// `template <class Domain, class T> static void release_element(T&) noexcept`
+// (noexcept is checked: it runs in destructors and pop_back, where a throw
+// would be std::terminate), and `static constexpr bool owns_elements = true`
+// when release_element frees each element with Domain (only such a policy
+// may hold the strings c_string_list copies; without it, false is assumed).
 
 struct no_ownership {
     static constexpr bool wipe_buffer = false;
+    static constexpr bool owns_elements = false;
     template <class Domain, class T>
     static void release_element(T&) noexcept {}
 };
 
 struct owns_pointees {
     static constexpr bool wipe_buffer = false;
+    static constexpr bool owns_elements = true;
     template <class Domain, class T>
     static void release_element(T& element) noexcept {
         static_assert(std::is_pointer_v<T>, "handoff: owns_pointees needs pointer elements");
@@ -494,11 +507,25 @@ struct owns_pointees {
 
 struct secret_bytes {
     static constexpr bool wipe_buffer = true;
+    static constexpr bool owns_elements = false;
     template <class Domain, class T>
     static void release_element(T&) noexcept {}
 };
 
 struct owns_secret_strings;  // defined with the secrets, below
+
+namespace detail {
+// Whether a policy says it frees each element with the array's domain.
+template <class Elements, class = void>
+struct owns_elements : std::false_type {};
+template <class Elements>
+struct owns_elements<Elements, std::enable_if_t<Elements::owns_elements>> : std::true_type {};
+
+// What every owner checks of its element policy when it is instantiated.
+template <class Elements, class Domain, class T>
+constexpr bool releases_without_throwing_v =
+    noexcept(Elements::template release_element<Domain>(std::declval<T&>()));
+}  // namespace detail
 
 inline void secure_wipe(void* p, std::size_t bytes) noexcept;
 
@@ -518,6 +545,9 @@ class malloc_array {
     static_assert(std::is_trivially_destructible_v<T>,
                   "handoff: memory that C frees must hold trivially destructible types");
     static_assert(!std::is_const_v<T>, "handoff: malloc_array elements must be mutable");
+    static_assert(detail::releases_without_throwing_v<Elements, Domain, T>,
+                  "handoff: an element policy's release_element must be noexcept (it runs in "
+                  "destructors, where a throw is std::terminate)");
 
 public:
     using value_type = T;
@@ -789,6 +819,9 @@ class malloc_vector {
     static_assert(std::is_trivially_destructible_v<T>,
                   "handoff: memory that C frees must hold trivially destructible types");
     static_assert(!std::is_const_v<T>, "handoff: malloc_vector elements must be mutable");
+    static_assert(detail::releases_without_throwing_v<Elements, Domain, T>,
+                  "handoff: an element policy's release_element must be noexcept (it runs in "
+                  "destructors, where a throw is std::terminate)");
     static_assert(std::is_trivially_copyable_v<T>,
                   "handoff: malloc_vector moves elements with realloc/memcpy: T must be "
                   "trivially copyable");
@@ -1176,10 +1209,10 @@ c_unique_ptr<char, Domain> c_strdup(const char* s) {
 // deallocator.
 [[nodiscard]] HANDOFF_MALLOC_FREED_BY(free) inline char* c_strdup_raw(
     std::string_view sv) noexcept {
-    return try_c_strdup<libc>(sv)->release();
+    return (*try_c_strdup<libc>(sv)).release();
 }
 [[nodiscard]] HANDOFF_MALLOC_FREED_BY(free) inline char* c_strdup_raw(const char* s) noexcept {
-    return try_c_strdup<libc>(s)->release();
+    return (*try_c_strdup<libc>(s)).release();
 }
 
 namespace detail {
@@ -1255,6 +1288,9 @@ public:
     // complete before the old one is freed.
     template <class Range>
     static result<c_string_list> try_from(const Range& strings) noexcept {
+        static_assert(detail::owns_elements<Elements>::value,
+                      "handoff: c_string_list copies the strings, so its element policy must free "
+                      "them (owns_pointees, owns_secret_strings); with this one they would leak");
         std::size_t count = 0;
         for (auto it = std::begin(strings); it != std::end(strings); ++it) ++count;
         if (count == std::numeric_limits<std::size_t>::max()) return errc::too_large;
@@ -1370,6 +1406,7 @@ inline void secure_clear(std::string& s) noexcept {
 // buffer of pointers is wiped. For replies that carry passwords.
 struct owns_secret_strings {
     static constexpr bool wipe_buffer = true;
+    static constexpr bool owns_elements = true;
     template <class Domain, class T>
     static void release_element(T& element) noexcept {
         static_assert(std::is_same_v<T, char*>, "handoff: owns_secret_strings needs char*");
