@@ -1157,8 +1157,10 @@ char* copy_checked_c_string(const char* data, std::size_t n) noexcept {
 template <class Domain>
 char* copy_measured_c_string(const char* s, std::size_t n) noexcept {
     void* raw = Domain::allocate(n + 1);
-    if (raw != nullptr) std::memcpy(raw, s, n + 1);
-    return static_cast<char*>(raw);
+    if (raw == nullptr) return nullptr;
+    // memcpy's own result: the copy can end the function (a tail call)
+    // instead of keeping the pointer in a saved register across it.
+    return static_cast<char*>(std::memcpy(raw, s, n + 1));
 }
 
 // errc::ok when sv can become a C string as it is.
@@ -1184,10 +1186,15 @@ result<c_unique_ptr<char, Domain>> try_c_strdup(std::string_view sv) noexcept {
 // A C string, which may be NULL (getenv, a C struct's field): NULL is refused
 // (errc::null_pointer) instead of reaching strlen. Without this overload a
 // NULL const char* would become a std::string_view first, which is undefined.
+// One scan, as strdup: the length strlen finds is also the proof that the
+// bytes before it hold no '\0', and the copy takes the NUL with it.
 template <class Domain = libc>
 result<c_unique_ptr<char, Domain>> try_c_strdup(const char* s) noexcept {
+    detail::check_allocatable<Domain, char>();
     if (s == nullptr) return errc::null_pointer;
-    return try_c_strdup<Domain>(std::string_view(s));
+    char* out = detail::copy_measured_c_string<Domain>(s, std::strlen(s));
+    if (out == nullptr) return errc::out_of_memory;
+    return c_unique_ptr<char, Domain>(out);
 }
 
 #if HANDOFF_HAS_EXCEPTIONS
@@ -1464,11 +1471,14 @@ result<secure_c_string<Domain>> try_secure_c_strdup(std::string_view sv) noexcep
     return secure_c_string<Domain>(out);
 }
 
-// A C string that may be NULL: refused with errc::null_pointer.
+// A C string that may be NULL: refused with errc::null_pointer. Scanned once.
 template <class Domain = libc>
 result<secure_c_string<Domain>> try_secure_c_strdup(const char* s) noexcept {
+    detail::check_allocatable<Domain, char>();
     if (s == nullptr) return errc::null_pointer;
-    return try_secure_c_strdup<Domain>(std::string_view(s));
+    char* out = detail::copy_measured_c_string<Domain>(s, std::strlen(s));
+    if (out == nullptr) return errc::out_of_memory;
+    return secure_c_string<Domain>(out);
 }
 
 #if HANDOFF_HAS_EXCEPTIONS
