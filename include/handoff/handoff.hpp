@@ -800,17 +800,22 @@ private:
 // which stays exactly pointer + length.
 //
 // Invariants: capacity() == 0 exactly when data() == nullptr; size() <=
-// capacity(); capacity() * sizeof(T) fits in size_t; the bytes of the spare
-// capacity [size(), capacity()) are always zero, so no stale element or
-// secret is ever kept there and growth never reads indeterminate bytes. The
-// element policy releases each element when it leaves the vector (pop_back,
-// shrinking resize, clear, reset, destruction), never after a hand-off.
+// capacity(); capacity() * sizeof(T) fits in size_t. The spare capacity
+// [size(), capacity()) is never read: its bytes are either as the allocator
+// gave them (growth does not zero them, which would cost a memset per
+// doubling for bytes nobody sees) or zero where an element left the vector
+// (a dropped element is zeroed, or wiped for secret policies), so no stale
+// element or secret is kept there. Secret policies zero it on growth too, so
+// a secret block is all zero past size() when it is freed. Growth copies only the elements (realloc
+// copies the block as it is). The element policy releases each element when
+// it leaves the vector (pop_back, shrinking resize, clear, reset,
+// destruction), never after a hand-off.
 // Elements move as bytes (realloc, memcpy): T must be trivially copyable, and
 // its value-initialised value all zero bytes.
 //
 // Hand-off: release_with_size() gives the block as it is (capacity may exceed
-// size; C's free() needs no size); to_array() trims it to size() when it can
-// and gives a malloc_array. Either way an empty vector hands over NULL (its
+// size; C's free() needs no size, and C reads only size() elements);
+// to_array() trims it to size() when it can and gives a malloc_array. Either way an empty vector hands over NULL (its
 // spare block is freed), the zero-length policy of malloc_array.
 template <class T, class Domain = libc, class Elements = no_ownership>
 class malloc_vector {
@@ -923,8 +928,8 @@ public:
     // returns errc::ok. `value` may be an element of this vector.
     errc try_push_back(const T& value) noexcept {
         T copy = value;  // before growth can move or free the element it names
-        if (size_ == capacity_) {
-            errc e = grow_for(1);
+        if (HANDOFF_UNLIKELY(size_ >= capacity_)) {  // == (size() <= capacity())
+            errc e = grow_full();
             if (e != errc::ok) return e;
         }
         std::memcpy(static_cast<void*>(data_ + size_), &copy, sizeof(T));
@@ -973,7 +978,8 @@ public:
             errc e = grow_for(n - size_);
             if (e != errc::ok) return e;
         }
-        size_ = n;  // the spare capacity is already zero
+        std::memset(static_cast<void*>(data_ + size_), 0, (n - size_) * sizeof(T));
+        size_ = n;
         return errc::ok;
     }
 
@@ -1005,8 +1011,8 @@ public:
     // --- hand-off ------------------------------------------------------------
 
     // Gives pointer and length away; the block is not trimmed (capacity() may
-    // exceed size(); its spare bytes are zero). An empty vector frees its block
-    // and gives {NULL, 0}.
+    // exceed size(); its spare bytes are unspecified and hold no dropped
+    // element). An empty vector frees its block and gives {NULL, 0}.
     [[nodiscard]] released release_with_size() && noexcept {
         if (size_ == 0) {
             destroy();
@@ -1024,7 +1030,7 @@ public:
 
     // The elements as a malloc_array, trimmed to size() through the domain's
     // realloc when it has one and the policy is not secret (otherwise, or if
-    // the trim fails, the block keeps its zero spare bytes: C frees it just the
+    // the trim fails, the block keeps its spare bytes: C frees it just the
     // same). Never fails; the vector becomes empty.
     [[nodiscard]] array_type to_array() && noexcept {
         if (size_ == 0) {
@@ -1073,10 +1079,22 @@ private:
         return reallocate(target);
     }
 
-    // Moves the elements into a block of exactly n >= size() elements whose
-    // bytes past size() are zero. Secret policies and domains without realloc
-    // allocate, copy and free (wiping first for secrets); nothing changes on
-    // failure.
+    // grow_for(1) of a full block (size() == capacity()): twice the capacity
+    // (at least 4), computed from the capacity alone. With no size() + 1 in the
+    // growth path to share with push_back's increment, Clang keeps the loop
+    // of push_back as short as C's doubling loop.
+    errc grow_full() noexcept {
+        // Twice a capacity over half of max_elements() is more bytes than
+        // SIZE_MAX / 2, which no allocator gives: refused as too large.
+        if (capacity_ > max_elements() / 2) return errc::too_large;  // LCOV_EXCL_BR_LINE
+        return reallocate(capacity_ == 0 ? 4 : 2 * capacity_);
+    }
+
+    // Moves the elements into a block of exactly n >= size() elements (the
+    // bytes past size() are left as the allocator gives them, but zeroed for
+    // secret policies). Secret policies
+    // and domains without realloc allocate, copy and free (wiping first for
+    // secrets); nothing changes on failure.
     errc reallocate(std::size_t n) noexcept {
         const std::size_t bytes = n * sizeof(T);
         const std::size_t kept = size_ * sizeof(T);
@@ -1094,14 +1112,18 @@ private:
                                    : Domain::reallocate(static_cast<void*>(data_), bytes);
             if (raw == nullptr) return errc::out_of_memory;
         }
-        std::memset(static_cast<char*>(raw) + kept, 0, bytes - kept);
+        if constexpr (Elements::wipe_buffer) {
+            // A secret block is all zero past size() whenever it is freed, so
+            // a check of every freed byte (or a core dump) finds no garbage.
+            std::memset(static_cast<char*>(raw) + kept, 0, bytes - kept);
+        }
         data_ = static_cast<T*>(raw);
         capacity_ = n;
         return errc::ok;
     }
 
     // Releases the elements from index n on and zeroes their bytes (a wipe for
-    // secret policies), keeping the spare capacity zero.
+    // secret policies): no dropped element stays in the spare capacity.
     void drop_from(std::size_t n) noexcept {
         if (n >= size_) return;
         for (std::size_t i = n; i < size_; ++i) {
