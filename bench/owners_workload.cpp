@@ -23,9 +23,7 @@
 // c_strdup(const char*) against strdup: one scan, then the string copied with
 // its NUL (a NULL string throws where strdup would crash).
 BENCH_OUT_OF_LINE char* raw_strdup(const char* s) { return ::strdup(s); }
-BENCH_OUT_OF_LINE char* handoff_strdup(const char* s) {
-    return handoff::c_strdup(s).release();
-}
+BENCH_OUT_OF_LINE char* handoff_strdup(const char* s) { return handoff::c_strdup(s).release(); }
 
 // n ints pushed one by one, then handed off as pointer + length. The C is the
 // doubling loop: a capacity of 4, then twice the last, the byte count checked,

@@ -815,8 +815,8 @@ private:
 //
 // Hand-off: release_with_size() gives the block as it is (capacity may exceed
 // size; C's free() needs no size, and C reads only size() elements);
-// to_array() trims it to size() when it can and gives a malloc_array. Either way an empty vector hands over NULL (its
-// spare block is freed), the zero-length policy of malloc_array.
+// to_array() trims it to size() when it can and gives a malloc_array. Either way an empty vector
+// hands over NULL (its spare block is freed), the zero-length policy of malloc_array.
 template <class T, class Domain = libc, class Elements = no_ownership>
 class malloc_vector {
     static_assert(detail::can_allocate<Domain>::value,
