@@ -769,6 +769,10 @@ public:
     void reset() noexcept { destroy(); }
 
 private:
+    // out_array_t lends data_ to the C function as its T** (see there).
+    template <class Array, class Count>
+    friend class out_array_t;
+
     malloc_array(T* p, std::size_t n) noexcept : data_(p), size_(n) {}
 
     // An array whose elements own nothing is freed with one call, NULL or
@@ -1137,8 +1141,12 @@ private:
         size_ = n;
     }
 
+    // As malloc_array's: one call to free, NULL or not, when the elements own
+    // nothing; otherwise an empty vector returns at once.
     void destroy() noexcept {
-        if (data_ == nullptr) return;
+        if constexpr (!std::is_same_v<Elements, no_ownership>) {
+            if (data_ == nullptr) return;
+        }
         for (std::size_t i = 0; i < size_; ++i) {
             Elements::template release_element<Domain>(data_[i]);
         }
@@ -1891,13 +1899,23 @@ public:
     out_array_t(const out_array_t&) = delete;
     out_array_t& operator=(const out_array_t&) = delete;
     ~out_array_t() {
-        if (p_ != nullptr) array_ = Array::adopt(p_, length());
+        element* p = std::exchange(array_.data_, nullptr);
+        if (p == nullptr) return;
+        // The array was emptied when this was made: it takes the adopted
+        // block without a move assignment's release of what it held before.
+        Array made = Array::adopt(p, length());
+        array_.data_ = std::exchange(made.data_, nullptr);
+        array_.size_ = std::exchange(made.size_, 0);
     }
-    operator element**() const noexcept { return std::addressof(p_); }
+    // The C function writes straight into the (emptied) array's pointer, not
+    // into this object: only the array's address reaches C, so the compiler
+    // keeps `count` and this object in registers, and the code is the C's.
+    // Until the full expression ends, data() may be set while size() is 0.
+    operator element**() const noexcept { return std::addressof(array_.data_); }
     template <class P = element*, std::enable_if_t<!std::is_same_v<P, void*>, int> = 0>
     operator void**() const noexcept {
         // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): a C API's void** out-param
-        return reinterpret_cast<void**>(std::addressof(p_));
+        return reinterpret_cast<void**>(std::addressof(array_.data_));
     }
 
 private:
@@ -1914,7 +1932,6 @@ private:
 
     Array& array_;
     Count& count_;
-    mutable element* p_ = nullptr;
 };
 
 template <class Array, class Count>
