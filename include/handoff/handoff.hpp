@@ -1187,10 +1187,8 @@ char* copy_checked_c_string(const char* data, std::size_t n) noexcept {
 template <class Domain>
 char* copy_measured_c_string(const char* s, std::size_t n) noexcept {
     void* raw = Domain::allocate(n + 1);
-    if (raw == nullptr) return nullptr;
-    // memcpy's own result: the copy can end the function (a tail call)
-    // instead of keeping the pointer in a saved register across it.
-    return static_cast<char*>(std::memcpy(raw, s, n + 1));
+    if (raw != nullptr) std::memcpy(raw, s, n + 1);
+    return static_cast<char*>(raw);
 }
 
 // errc::ok when sv can become a C string as it is.
