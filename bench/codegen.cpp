@@ -40,4 +40,50 @@ int* handoff_array(std::size_t n) {
 void raw_array_drop(int* p) { std::free(p); }
 void handoff_array_drop(int* p) { auto a = handoff::malloc_array<int>::adopt(p, 1); }
 
+// One element pushed into a new vector, handed off with its length.
+int* raw_vector_one(int x, std::size_t* length) {
+    int* p = static_cast<int*>(std::malloc(4 * sizeof(int)));
+    if (p == nullptr) return nullptr;
+    p[0] = x;
+    *length = 1;
+    return p;
+}
+int* handoff_vector_one(int x, std::size_t* length) {
+    handoff::malloc_vector<int> v;
+    if (v.try_push_back(x) != handoff::errc::ok) return nullptr;
+    auto out = std::move(v).release_with_size();
+    *length = out.size;
+    return out.data;
+}
+
+// A vector made from an adopted array, then freed.
+void raw_vector_drop(int* p) { std::free(p); }
+void handoff_vector_drop(int* p) {
+    auto v = handoff::malloc_vector<int>::from_array(handoff::malloc_array<int>::adopt(p, 1));
+}
+
+// A C function that hands back an array and returns its length (scandir's
+// shape), its result owned: a count of zero or less frees what it wrote.
+// noexcept as glibc declares its functions (__THROW): a C function does not
+// throw.
+int get_items(int** out) noexcept;
+int* raw_out_array(std::size_t* length) {
+    int* p = nullptr;
+    int n = get_items(&p);
+    if (p != nullptr && n <= 0) {
+        std::free(p);
+        p = nullptr;
+    }
+    *length = p == nullptr ? 0 : static_cast<std::size_t>(n);
+    return p;
+}
+int* handoff_out_array(std::size_t* length) {
+    handoff::malloc_array<int> a;
+    int n = 0;
+    n = get_items(handoff::out_array(a, n));
+    auto out = std::move(a).release_with_size();
+    *length = out.size;
+    return out.data;
+}
+
 }  // extern "C"

@@ -100,7 +100,12 @@ extern "C" inline int c_strdup_conv(int n, const ::pam_message** msg, ::pam_resp
 }
 
 // The correct C conversation, as README shows it (written in the C subset of
-// C++ here only for the casts malloc needs).
+// C++ here only for the casts malloc needs), as tight as careful C gets: one
+// scan of each answer (strlen, whose length is also the NUL check), the copy
+// of that known length (NUL included) that GCC expands inline, and the
+// response array from malloc with each slot written as the loop reaches it
+// (glibc's calloc bypasses the per-thread cache: 144 instructions a call at
+// 32 messages), so a failure frees only the slots written so far.
 extern "C" inline int c_correct_conv(int n, const ::pam_message** msg, ::pam_response** resp,
                                      void* appdata) {
     if (n <= 0 || n > PAM_MAX_NUM_MSG || msg == nullptr || resp == nullptr) return PAM_CONV_ERR;
@@ -115,11 +120,15 @@ extern "C" inline int c_correct_conv(int n, const ::pam_message** msg, ::pam_res
         }
     }
     answers* a = static_cast<answers*>(appdata);
+    // n <= PAM_MAX_NUM_MSG: the product cannot overflow.
     ::pam_response* r =
-        static_cast<::pam_response*>(std::calloc(static_cast<std::size_t>(n), sizeof *r));
+        static_cast<::pam_response*>(std::malloc(static_cast<std::size_t>(n) * sizeof *r));
     if (r == nullptr) return PAM_BUF_ERR;
     int rc = PAM_CONV_ERR;
-    for (int i = 0; i < n; i++) {
+    int i = 0;
+    for (; i < n; i++) {
+        r[i].resp = nullptr;
+        r[i].resp_retcode = 0;
         if (msg[i]->msg_style == PAM_ERROR_MSG || msg[i]->msg_style == PAM_TEXT_INFO) {
             show(a, msg[i]->msg);
             continue;
@@ -139,11 +148,11 @@ extern "C" inline int c_correct_conv(int n, const ::pam_message** msg, ::pam_res
     }
     *resp = r;
     return PAM_SUCCESS;
-fail:
-    for (int i = 0; i < n; i++) {
-        if (r[i].resp != nullptr) {
-            ::explicit_bzero(r[i].resp, std::strlen(r[i].resp));
-            std::free(r[i].resp);
+fail:  // slots 0 to i are written; wipe and free their answers
+    for (int j = 0; j <= i; j++) {
+        if (r[j].resp != nullptr) {
+            ::explicit_bzero(r[j].resp, std::strlen(r[j].resp));
+            std::free(r[j].resp);
         }
     }
     std::free(r);

@@ -117,7 +117,7 @@ TEST_CASE("release hands the pointer off and the owner frees nothing") {
 TEST_CASE("reset frees the old pointer and keeps the new one") {
     handoff_test::reset_state();
     auto s = *handoff::try_c_strdup<tracked>("one");
-    s.reset(handoff::try_c_strdup<tracked>("two")->release());
+    s.reset((*handoff::try_c_strdup<tracked>("two")).release());
     CHECK(state().frees == 1);
     CHECK(std::strcmp(s.get(), "two") == 0);
     s.reset();

@@ -5,6 +5,7 @@
 #include "doctest.hpp"
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tracked_domain.hpp"
@@ -71,8 +72,13 @@ TEST_CASE("try_uninitialized fails cleanly at every allocation point") {
 }
 
 TEST_CASE("try_c_strdup and try_secure_c_strdup fail cleanly at every allocation point") {
+    // A literal takes the const char* overloads (strlen, one scan); a view the
+    // std::string_view ones (the NUL check): each has its own failure path.
     CHECK(every_failure_of([] { return handoff::try_c_strdup<tracked>("abc"); }) == 1);
     CHECK(every_failure_of([] { return handoff::try_secure_c_strdup<tracked>("abc"); }) == 1);
+    constexpr std::string_view view = "abc";
+    CHECK(every_failure_of([view] { return handoff::try_c_strdup<tracked>(view); }) == 1);
+    CHECK(every_failure_of([view] { return handoff::try_secure_c_strdup<tracked>(view); }) == 1);
 }
 
 TEST_CASE("c_string_list with secret strings fails cleanly at every allocation point") {

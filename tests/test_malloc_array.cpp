@@ -224,8 +224,8 @@ TEST_CASE("owns_pointees frees every element string") {
     handoff_test::reset_state();
     {
         auto a = *string_array::try_zeroed(3);
-        a[0] = handoff::try_c_strdup<tracked>("a")->release();
-        a[2] = handoff::try_c_strdup<tracked>("c")->release();
+        a[0] = (*handoff::try_c_strdup<tracked>("a")).release();
+        a[2] = (*handoff::try_c_strdup<tracked>("c")).release();
         CHECK(state().live_count == 3);
     }
     CHECK(state().live_count == 0);
@@ -234,7 +234,7 @@ TEST_CASE("owns_pointees frees every element string") {
 TEST_CASE("shrinking an owning array frees the dropped elements") {
     handoff_test::reset_state();
     auto a = *string_array::try_zeroed(3);
-    for (auto& s : a) s = handoff::try_c_strdup<tracked>("x")->release();
+    for (auto& s : a) s = (*handoff::try_c_strdup<tracked>("x")).release();
     REQUIRE(a.try_resize(1) == errc::ok);
     CHECK(state().live_count == 2);
 }
@@ -243,7 +243,7 @@ TEST_CASE("a user element policy frees owned struct fields") {
     handoff_test::reset_state();
     {
         auto r = *reply_array::try_zeroed(2);
-        r[1].text = handoff::try_c_strdup<tracked>("answer")->release();
+        r[1].text = (*handoff::try_c_strdup<tracked>("answer")).release();
         CHECK(r[0].text == nullptr);
         CHECK(state().live_count == 2);
     }

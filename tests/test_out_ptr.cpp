@@ -18,7 +18,7 @@ using handoff_test::tracked;
 namespace {
 // A tiny fake C API in the tracked domain.
 int make_greeting(char** out) {
-    *out = handoff::try_c_strdup<tracked>("hello")->release();
+    *out = (*handoff::try_c_strdup<tracked>("hello")).release();
     return *out == nullptr ? -1 : 0;
 }
 int fail_without_writing(char** /*out*/) { return -1; }
@@ -32,7 +32,7 @@ int consume_and_clear(char** inout) {
 int append_world(char** inout) {
     std::string grown = std::string(*inout) + " world";
     tracked::deallocate(*inout);
-    *inout = handoff::try_c_strdup<tracked>(grown)->release();
+    *inout = (*handoff::try_c_strdup<tracked>(grown)).release();
     return 0;
 }
 int write_void(void** out) {
@@ -153,7 +153,7 @@ TEST_CASE("out_ptr on a raw pointer empties it first and stores the result") {
 
 TEST_CASE("inout_ptr on a raw pointer passes it in and takes the result, NULL included") {
     handoff_test::reset_state();
-    char* raw = handoff::try_c_strdup<tracked>("hello")->release();
+    char* raw = (*handoff::try_c_strdup<tracked>("hello")).release();
     REQUIRE(append_world(handoff::inout_ptr(raw)) == 0);
     CHECK(std::strcmp(raw, "hello world") == 0);
     REQUIRE(consume_and_clear(handoff::inout_ptr(raw)) == 0);
@@ -201,8 +201,8 @@ int get_numbers(int** out, std::size_t* count, std::size_t n) {
 int list_words(char*** out, bool fail_after_writing) {
     auto made = string_array::try_zeroed(2);
     if (!made) return -1;
-    (*made)[0] = handoff::try_c_strdup<tracked>("one")->release();
-    (*made)[1] = handoff::try_c_strdup<tracked>("two")->release();
+    (*made)[0] = (*handoff::try_c_strdup<tracked>("one")).release();
+    (*made)[1] = (*handoff::try_c_strdup<tracked>("two")).release();
     if (fail_after_writing) {
         made->reset();
         *out = static_cast<char**>(tracked::allocate(sizeof(char*)));  // a stray block

@@ -128,8 +128,8 @@ TEST_CASE("c_string_list adopts a NULL-terminated array from C") {
     {
         auto** raw = static_cast<char**>(tracked::allocate(3 * sizeof(char*)));
         REQUIRE(raw != nullptr);
-        raw[0] = handoff::try_c_strdup<tracked>("HOME=/root")->release();
-        raw[1] = handoff::try_c_strdup<tracked>("TERM=xterm")->release();
+        raw[0] = (*handoff::try_c_strdup<tracked>("HOME=/root")).release();
+        raw[1] = (*handoff::try_c_strdup<tracked>("TERM=xterm")).release();
         raw[2] = nullptr;
         auto env = tracked_list::adopt(raw);
         CHECK(env.size() == 2);

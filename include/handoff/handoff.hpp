@@ -168,7 +168,9 @@ constexpr const char* to_string(errc e) noexcept {
 //
 // `*r` on an lvalue gives a reference to the owner; on an rvalue (a temporary
 // such as `*try_from(...)`) it gives the owner itself, moved out, so a range-for
-// over `*make()` iterates a live object and nothing dangles.
+// over `*make()` iterates a live object and nothing dangles. `r->` exists on
+// lvalues only: on a temporary it could only point into an owner about to be
+// destroyed, so it does not compile.
 template <class T>
 class [[nodiscard]] result {
     static_assert(std::is_nothrow_move_constructible_v<T>,
@@ -186,8 +188,13 @@ public:
     const T& operator*() const& noexcept HANDOFF_LIFETIMEBOUND { return value_; }
     T operator*() && noexcept { return std::move(value_); }
     const T& operator*() const&& = delete;  // would dangle: take the result by value
-    T* operator->() noexcept HANDOFF_LIFETIMEBOUND { return &value_; }
-    const T* operator->() const noexcept HANDOFF_LIFETIMEBOUND { return &value_; }
+    T* operator->() & noexcept HANDOFF_LIFETIMEBOUND { return &value_; }
+    const T* operator->() const& noexcept HANDOFF_LIFETIMEBOUND { return &value_; }
+    // `try_c_strdup("x")->get()` would point into an owner destroyed at the end
+    // of the statement: on a temporary, take the owner with `*` first
+    // (`(*try_c_strdup("x")).release()`) or name the result.
+    T* operator->() && = delete;
+    const T* operator->() const&& = delete;
 
 private:
     T value_{};
@@ -487,16 +494,22 @@ template <class Domain = libc, class T>
 //                       the buffer is wiped too
 //   secret_bytes        the buffer is wiped before it is freed
 // A user policy provides `static constexpr bool wipe_buffer` and
-// `template <class Domain, class T> static void release_element(T&) noexcept`.
+// `template <class Domain, class T> static void release_element(T&) noexcept`
+// (noexcept is checked: it runs in destructors and pop_back, where a throw
+// would be std::terminate), and `static constexpr bool owns_elements = true`
+// when release_element frees each element with Domain (only such a policy
+// may hold the strings c_string_list copies; without it, false is assumed).
 
 struct no_ownership {
     static constexpr bool wipe_buffer = false;
+    static constexpr bool owns_elements = false;
     template <class Domain, class T>
     static void release_element(T&) noexcept {}
 };
 
 struct owns_pointees {
     static constexpr bool wipe_buffer = false;
+    static constexpr bool owns_elements = true;
     template <class Domain, class T>
     static void release_element(T& element) noexcept {
         static_assert(std::is_pointer_v<T>, "handoff: owns_pointees needs pointer elements");
@@ -507,11 +520,25 @@ struct owns_pointees {
 
 struct secret_bytes {
     static constexpr bool wipe_buffer = true;
+    static constexpr bool owns_elements = false;
     template <class Domain, class T>
     static void release_element(T&) noexcept {}
 };
 
 struct owns_secret_strings;  // defined with the secrets, below
+
+namespace detail {
+// Whether a policy says it frees each element with the array's domain.
+template <class Elements, class = void>
+struct owns_elements : std::false_type {};
+template <class Elements>
+struct owns_elements<Elements, std::enable_if_t<Elements::owns_elements>> : std::true_type {};
+
+// What every owner checks of its element policy when it is instantiated.
+template <class Elements, class Domain, class T>
+constexpr bool releases_without_throwing_v =
+    noexcept(Elements::template release_element<Domain>(std::declval<T&>()));
+}  // namespace detail
 
 inline void secure_wipe(void* p, std::size_t bytes) noexcept;
 
@@ -531,6 +558,9 @@ class malloc_array {
     static_assert(std::is_trivially_destructible_v<T>,
                   "handoff: memory that C frees must hold trivially destructible types");
     static_assert(!std::is_const_v<T>, "handoff: malloc_array elements must be mutable");
+    static_assert(detail::releases_without_throwing_v<Elements, Domain, T>,
+                  "handoff: an element policy's release_element must be noexcept (it runs in "
+                  "destructors, where a throw is std::terminate)");
 
 public:
     using value_type = T;
@@ -752,6 +782,10 @@ public:
     void reset() noexcept { destroy(); }
 
 private:
+    // out_array_t lends data_ to the C function as its T** (see there).
+    template <class Array, class Count>
+    friend class out_array_t;
+
     malloc_array(T* p, std::size_t n) noexcept : data_(p), size_(n) {}
 
     // An array whose elements own nothing is freed with one call, NULL or
@@ -783,18 +817,23 @@ private:
 // which stays exactly pointer + length.
 //
 // Invariants: capacity() == 0 exactly when data() == nullptr; size() <=
-// capacity(); capacity() * sizeof(T) fits in size_t; the bytes of the spare
-// capacity [size(), capacity()) are always zero, so no stale element or
-// secret is ever kept there and growth never reads indeterminate bytes. The
-// element policy releases each element when it leaves the vector (pop_back,
-// shrinking resize, clear, reset, destruction), never after a hand-off.
+// capacity(); capacity() * sizeof(T) fits in size_t. The spare capacity
+// [size(), capacity()) is never read: its bytes are either as the allocator
+// gave them (growth does not zero them, which would cost a memset per
+// doubling for bytes nobody sees) or zero where an element left the vector
+// (a dropped element is zeroed, or wiped for secret policies), so no stale
+// element or secret is kept there. Secret policies zero it on growth too, so
+// a secret block is all zero past size() when it is freed. Growth copies only the elements (realloc
+// copies the block as it is). The element policy releases each element when
+// it leaves the vector (pop_back, shrinking resize, clear, reset,
+// destruction), never after a hand-off.
 // Elements move as bytes (realloc, memcpy): T must be trivially copyable, and
 // its value-initialised value all zero bytes.
 //
 // Hand-off: release_with_size() gives the block as it is (capacity may exceed
-// size; C's free() needs no size); to_array() trims it to size() when it can
-// and gives a malloc_array. Either way an empty vector hands over NULL (its
-// spare block is freed), the zero-length policy of malloc_array.
+// size; C's free() needs no size, and C reads only size() elements);
+// to_array() trims it to size() when it can and gives a malloc_array. Either way an empty vector
+// hands over NULL (its spare block is freed), the zero-length policy of malloc_array.
 template <class T, class Domain = libc, class Elements = no_ownership>
 class malloc_vector {
     static_assert(detail::can_allocate<Domain>::value,
@@ -802,6 +841,9 @@ class malloc_vector {
     static_assert(std::is_trivially_destructible_v<T>,
                   "handoff: memory that C frees must hold trivially destructible types");
     static_assert(!std::is_const_v<T>, "handoff: malloc_vector elements must be mutable");
+    static_assert(detail::releases_without_throwing_v<Elements, Domain, T>,
+                  "handoff: an element policy's release_element must be noexcept (it runs in "
+                  "destructors, where a throw is std::terminate)");
     static_assert(std::is_trivially_copyable_v<T>,
                   "handoff: malloc_vector moves elements with realloc/memcpy: T must be "
                   "trivially copyable");
@@ -903,8 +945,8 @@ public:
     // returns errc::ok. `value` may be an element of this vector.
     errc try_push_back(const T& value) noexcept {
         T copy = value;  // before growth can move or free the element it names
-        if (size_ == capacity_) {
-            errc e = grow_for(1);
+        if (HANDOFF_UNLIKELY(size_ >= capacity_)) {  // == (size() <= capacity())
+            errc e = grow_full();
             if (e != errc::ok) return e;
         }
         std::memcpy(static_cast<void*>(data_ + size_), &copy, sizeof(T));
@@ -953,7 +995,8 @@ public:
             errc e = grow_for(n - size_);
             if (e != errc::ok) return e;
         }
-        size_ = n;  // the spare capacity is already zero
+        std::memset(static_cast<void*>(data_ + size_), 0, (n - size_) * sizeof(T));
+        size_ = n;
         return errc::ok;
     }
 
@@ -985,8 +1028,8 @@ public:
     // --- hand-off ------------------------------------------------------------
 
     // Gives pointer and length away; the block is not trimmed (capacity() may
-    // exceed size(); its spare bytes are zero). An empty vector frees its block
-    // and gives {NULL, 0}.
+    // exceed size(); its spare bytes are unspecified and hold no dropped
+    // element). An empty vector frees its block and gives {NULL, 0}.
     [[nodiscard]] released release_with_size() && noexcept {
         if (size_ == 0) {
             destroy();
@@ -1004,7 +1047,7 @@ public:
 
     // The elements as a malloc_array, trimmed to size() through the domain's
     // realloc when it has one and the policy is not secret (otherwise, or if
-    // the trim fails, the block keeps its zero spare bytes: C frees it just the
+    // the trim fails, the block keeps its spare bytes: C frees it just the
     // same). Never fails; the vector becomes empty.
     [[nodiscard]] array_type to_array() && noexcept {
         if (size_ == 0) {
@@ -1053,10 +1096,22 @@ private:
         return reallocate(target);
     }
 
-    // Moves the elements into a block of exactly n >= size() elements whose
-    // bytes past size() are zero. Secret policies and domains without realloc
-    // allocate, copy and free (wiping first for secrets); nothing changes on
-    // failure.
+    // grow_for(1) of a full block (size() == capacity()): twice the capacity
+    // (at least 4), computed from the capacity alone. With no size() + 1 in the
+    // growth path to share with push_back's increment, Clang keeps the loop
+    // of push_back as short as C's doubling loop.
+    errc grow_full() noexcept {
+        // Twice a capacity over half of max_elements() is more bytes than
+        // SIZE_MAX / 2, which no allocator gives: refused as too large.
+        if (capacity_ > max_elements() / 2) return errc::too_large;  // LCOV_EXCL_BR_LINE
+        return reallocate(capacity_ == 0 ? 4 : 2 * capacity_);
+    }
+
+    // Moves the elements into a block of exactly n >= size() elements (the
+    // bytes past size() are left as the allocator gives them, but zeroed for
+    // secret policies). Secret policies
+    // and domains without realloc allocate, copy and free (wiping first for
+    // secrets); nothing changes on failure.
     errc reallocate(std::size_t n) noexcept {
         const std::size_t bytes = n * sizeof(T);
         const std::size_t kept = size_ * sizeof(T);
@@ -1074,14 +1129,18 @@ private:
                                    : Domain::reallocate(static_cast<void*>(data_), bytes);
             if (raw == nullptr) return errc::out_of_memory;
         }
-        std::memset(static_cast<char*>(raw) + kept, 0, bytes - kept);
+        if constexpr (Elements::wipe_buffer) {
+            // A secret block is all zero past size() whenever it is freed, so
+            // a check of every freed byte (or a core dump) finds no garbage.
+            std::memset(static_cast<char*>(raw) + kept, 0, bytes - kept);
+        }
         data_ = static_cast<T*>(raw);
         capacity_ = n;
         return errc::ok;
     }
 
     // Releases the elements from index n on and zeroes their bytes (a wipe for
-    // secret policies), keeping the spare capacity zero.
+    // secret policies): no dropped element stays in the spare capacity.
     void drop_from(std::size_t n) noexcept {
         if (n >= size_) return;
         for (std::size_t i = n; i < size_; ++i) {
@@ -1095,8 +1154,12 @@ private:
         size_ = n;
     }
 
+    // As malloc_array's: one call to free, NULL or not, when the elements own
+    // nothing; otherwise an empty vector returns at once.
     void destroy() noexcept {
-        if (data_ == nullptr) return;
+        if constexpr (!std::is_same_v<Elements, no_ownership>) {
+            if (data_ == nullptr) return;
+        }
         for (std::size_t i = 0; i < size_; ++i) {
             Elements::template release_element<Domain>(data_[i]);
         }
@@ -1164,10 +1227,15 @@ result<c_unique_ptr<char, Domain>> try_c_strdup(std::string_view sv) noexcept {
 // A C string, which may be NULL (getenv, a C struct's field): NULL is refused
 // (errc::null_pointer) instead of reaching strlen. Without this overload a
 // NULL const char* would become a std::string_view first, which is undefined.
+// One scan, as strdup: the length strlen finds is also the proof that the
+// bytes before it hold no '\0', and the copy takes the NUL with it.
 template <class Domain = libc>
 result<c_unique_ptr<char, Domain>> try_c_strdup(const char* s) noexcept {
+    detail::check_allocatable<Domain, char>();
     if (s == nullptr) return errc::null_pointer;
-    return try_c_strdup<Domain>(std::string_view(s));
+    char* out = detail::copy_measured_c_string<Domain>(s, std::strlen(s));
+    if (out == nullptr) return errc::out_of_memory;
+    return c_unique_ptr<char, Domain>(out);
 }
 
 #if HANDOFF_HAS_EXCEPTIONS
@@ -1189,10 +1257,10 @@ c_unique_ptr<char, Domain> c_strdup(const char* s) {
 // deallocator.
 [[nodiscard]] HANDOFF_MALLOC_FREED_BY(free) inline char* c_strdup_raw(
     std::string_view sv) noexcept {
-    return try_c_strdup<libc>(sv)->release();
+    return (*try_c_strdup<libc>(sv)).release();
 }
 [[nodiscard]] HANDOFF_MALLOC_FREED_BY(free) inline char* c_strdup_raw(const char* s) noexcept {
-    return try_c_strdup<libc>(s)->release();
+    return (*try_c_strdup<libc>(s)).release();
 }
 
 namespace detail {
@@ -1268,6 +1336,9 @@ public:
     // complete before the old one is freed.
     template <class Range>
     static result<c_string_list> try_from(const Range& strings) noexcept {
+        static_assert(detail::owns_elements<Elements>::value,
+                      "handoff: c_string_list copies the strings, so its element policy must free "
+                      "them (owns_pointees, owns_secret_strings); with this one they would leak");
         std::size_t count = 0;
         for (auto it = std::begin(strings); it != std::end(strings); ++it) ++count;
         if (count == std::numeric_limits<std::size_t>::max()) return errc::too_large;
@@ -1383,6 +1454,7 @@ inline void secure_clear(std::string& s) noexcept {
 // buffer of pointers is wiped. For replies that carry passwords.
 struct owns_secret_strings {
     static constexpr bool wipe_buffer = true;
+    static constexpr bool owns_elements = true;
     template <class Domain, class T>
     static void release_element(T& element) noexcept {
         static_assert(std::is_same_v<T, char*>, "handoff: owns_secret_strings needs char*");
@@ -1440,11 +1512,14 @@ result<secure_c_string<Domain>> try_secure_c_strdup(std::string_view sv) noexcep
     return secure_c_string<Domain>(out);
 }
 
-// A C string that may be NULL: refused with errc::null_pointer.
+// A C string that may be NULL: refused with errc::null_pointer. Scanned once.
 template <class Domain = libc>
 result<secure_c_string<Domain>> try_secure_c_strdup(const char* s) noexcept {
+    detail::check_allocatable<Domain, char>();
     if (s == nullptr) return errc::null_pointer;
-    return try_secure_c_strdup<Domain>(std::string_view(s));
+    char* out = detail::copy_measured_c_string<Domain>(s, std::strlen(s));
+    if (out == nullptr) return errc::out_of_memory;
+    return secure_c_string<Domain>(out);
 }
 
 #if HANDOFF_HAS_EXCEPTIONS
@@ -1839,13 +1914,23 @@ public:
     out_array_t(const out_array_t&) = delete;
     out_array_t& operator=(const out_array_t&) = delete;
     ~out_array_t() {
-        if (p_ != nullptr) array_ = Array::adopt(p_, length());
+        element* p = std::exchange(array_.data_, nullptr);
+        if (p == nullptr) return;
+        // The array was emptied when this was made: it takes the adopted
+        // block without a move assignment's release of what it held before.
+        Array made = Array::adopt(p, length());
+        array_.data_ = std::exchange(made.data_, nullptr);
+        array_.size_ = std::exchange(made.size_, 0);
     }
-    operator element**() const noexcept { return std::addressof(p_); }
+    // The C function writes straight into the (emptied) array's pointer, not
+    // into this object: only the array's address reaches C, so the compiler
+    // keeps `count` and this object in registers, and the code is the C's.
+    // Until the full expression ends, data() may be set while size() is 0.
+    operator element**() const noexcept { return std::addressof(array_.data_); }
     template <class P = element*, std::enable_if_t<!std::is_same_v<P, void*>, int> = 0>
     operator void**() const noexcept {
         // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): a C API's void** out-param
-        return reinterpret_cast<void**>(std::addressof(p_));
+        return reinterpret_cast<void**>(std::addressof(array_.data_));
     }
 
 private:
@@ -1865,7 +1950,6 @@ private:
 
     Array& array_;
     Count& count_;
-    mutable element* p_ = nullptr;
 };
 
 template <class Array, class Count>
