@@ -253,6 +253,64 @@ TEST_CASE("out_array frees a block written by a call that then failed") {
     CHECK(state().live_count == 0);
 }
 
+namespace {
+// Two arrays of strings, as a C API returning keys and values would write
+// them: four strings, then one.
+int two_lists(char*** first, std::size_t* first_count, char*** second, std::size_t* second_count) {
+    auto four = string_array::try_zeroed(4);
+    auto one = string_array::try_zeroed(1);
+    if (!four || !one) return -1;
+    for (char*& s : *four) s = (*handoff::try_c_strdup<tracked>("first")).release();
+    (*one)[0] = (*handoff::try_c_strdup<tracked>("second")).release();
+    *first = std::move(*four).release();
+    *first_count = 4;
+    *second = std::move(*one).release();
+    *second_count = 1;
+    return 0;
+}
+}  // namespace
+
+TEST_CASE("two out_array on one array in one call: one result is kept, the other freed") {
+    handoff_test::reset_state();
+    string_array words;
+    std::size_t n1 = 0;
+    std::size_t n2 = 0;
+    REQUIRE(two_lists(handoff::out_array(words, n1), &n1, handoff::out_array(words, n2), &n2) == 0);
+    // Which adapter is destroyed last is the compiler's choice (the order of
+    // evaluation of arguments): the array holds one of the two results whole.
+    REQUIRE((words.size() == 4 || words.size() == 1));
+    for (const char* s : words) CHECK(std::strcmp(s, words.size() == 4 ? "first" : "second") == 0);
+    CHECK(state().live_count == 1 + words.size());
+    words.reset();
+    CHECK(state().live_count == 0);
+}
+
+TEST_CASE("out_array: the array read or moved within the call's full expression is empty") {
+    handoff_test::reset_state();
+    int_array numbers;
+    std::size_t n = 0;
+    const bool seen_empty = get_numbers(handoff::out_array(numbers, n), &n, 4) == 0 &&
+                            numbers.data() == nullptr && numbers.empty();
+    CHECK(seen_empty);
+    CHECK(numbers.size() == 4);
+
+    string_array more;
+    int more_count = 0;
+    string_array moved =
+        // NOLINTNEXTLINE(clang-analyzer-deadcode.DeadStores): out_array reads the count at the end
+        (more_count = list_words(handoff::out_array(more, more_count), false), std::move(more));
+    // The move took the emptied array; the result arrives in `more` when the
+    // adapter is destroyed, after the move.
+    CHECK(moved.data() == nullptr);
+    CHECK(moved.empty());
+    // NOLINTNEXTLINE(bugprone-use-after-move): the move took it before out_array filled it
+    CHECK(more.size() == 2);
+    CHECK(state().live_count == 4);
+    numbers.reset();
+    more.reset();
+    CHECK(state().live_count == 0);
+}
+
 TEST_CASE("out_array with scandir") {
     using entries = handoff::malloc_array<dirent*, handoff::libc, handoff::owns_pointees>;
     entries list;

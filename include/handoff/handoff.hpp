@@ -782,10 +782,6 @@ public:
     void reset() noexcept { destroy(); }
 
 private:
-    // out_array_t lends data_ to the C function as its T** (see there).
-    template <class Array, class Count>
-    friend class out_array_t;
-
     malloc_array(T* p, std::size_t n) noexcept : data_(p), size_(n) {}
 
     // An array whose elements own nothing is freed with one call, NULL or
@@ -1913,24 +1909,19 @@ public:
     }
     out_array_t(const out_array_t&) = delete;
     out_array_t& operator=(const out_array_t&) = delete;
+    // The array was emptied when this was made; it adopts what C wrote into
+    // this object's own slot, freeing what it holds by then (another
+    // out_array on the same array in the same call: the last destroyed wins,
+    // nothing leaks). C never writes into the array itself, so a read of the
+    // array within the full expression sees it empty and whole.
     ~out_array_t() {
-        element* p = std::exchange(array_.data_, nullptr);
-        if (p == nullptr) return;
-        // The array was emptied when this was made: it takes the adopted
-        // block without a move assignment's release of what it held before.
-        Array made = Array::adopt(p, length());
-        array_.data_ = std::exchange(made.data_, nullptr);
-        array_.size_ = std::exchange(made.size_, 0);
+        if (p_ != nullptr) array_ = Array::adopt(p_, length());
     }
-    // The C function writes straight into the (emptied) array's pointer, not
-    // into this object: only the array's address reaches C, so the compiler
-    // keeps `count` and this object in registers, and the code is the C's.
-    // Until the full expression ends, data() may be set while size() is 0.
-    operator element**() const noexcept { return std::addressof(array_.data_); }
+    operator element**() const noexcept { return std::addressof(p_); }
     template <class P = element*, std::enable_if_t<!std::is_same_v<P, void*>, int> = 0>
     operator void**() const noexcept {
         // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): a C API's void** out-param
-        return reinterpret_cast<void**>(std::addressof(array_.data_));
+        return reinterpret_cast<void**>(std::addressof(p_));
     }
 
 private:
@@ -1950,6 +1941,7 @@ private:
 
     Array& array_;
     Count& count_;
+    mutable element* p_ = nullptr;
 };
 
 template <class Array, class Count>
