@@ -210,7 +210,7 @@ public:
     virtual int fd() const noexcept = 0;
     virtual int error() const noexcept = 0;
     // The PAM end (async_handler): publish a call, block for its answer.
-    virtual void converse(const message_batch& batch, reply_batch& out) noexcept = 0;
+    virtual void converse(const message_batch& batch, reply_batch& out) HANDOFF_PAM_CANCELLABLE = 0;
     // The owner's end (async_channel).
     virtual std::optional<pending_call> take(
         std::optional<std::chrono::milliseconds> wait_for) noexcept = 0;
