@@ -272,7 +272,7 @@ public:
     // the time is up. Allocates nothing: the owner copies what it needs.
     // The waits are cancellation points: a cancelled thread unwinds from
     // here (HANDOFF_PAM_CANCELLABLE), and the call is withdrawn on the way.
-    void converse(const message_batch& batch, reply_batch& out) HANDOFF_PAM_CANCELLABLE {
+    void converse(const message_batch& batch, reply_batch& out) HANDOFF_PAM_CANCELLABLE override {
         using clock = std::chrono::steady_clock;
         std::unique_lock<std::mutex> lock(mu_);
         if (failure ended = ended_locked(); ended != failure::none) return refuse_all(out, ended);
