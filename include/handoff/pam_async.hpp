@@ -287,6 +287,7 @@ public:
         // lock held: the owner must never reach a call whose frame is gone.
         struct withdraw {
             async_state& self;
+            explicit withdraw(async_state& s) noexcept : self(s) {}
             withdraw(const withdraw&) = delete;
             withdraw& operator=(const withdraw&) = delete;
             ~withdraw() {
