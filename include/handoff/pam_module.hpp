@@ -46,6 +46,8 @@
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 
+#include <pthread.h>
+
 #include <string.h>  // NOLINT(modernize-deprecated-headers): strnlen is POSIX, not in <cstring>
 #include <syslog.h>
 
@@ -120,6 +122,22 @@ class module_arguments;
 // process as it does everywhere in such a build.
 
 namespace detail {
+// While alive, a cancellation of this thread waits (pthread_setcancelstate);
+// a pending one acts at the next cancellation point after it. Around what may
+// reach a cancellation point where nothing may unwind: pam_syslog and
+// pam_vsyslog, libpam calls that log (pam_putenv), a data deleter run by
+// libpam. glibc does the same in its own cleanup.
+class cancellation_deferred {
+public:
+    cancellation_deferred() noexcept { ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_); }
+    cancellation_deferred(const cancellation_deferred&) = delete;
+    cancellation_deferred& operator=(const cancellation_deferred&) = delete;
+    ~cancellation_deferred() { ::pthread_setcancelstate(old_, nullptr); }
+
+private:
+    int old_ = PTHREAD_CANCEL_ENABLE;
+};
+
 #if HANDOFF_HAS_EXCEPTIONS
 inline int code_of_pam_error(int code) noexcept {
     return code == PAM_SUCCESS || code == PAM_IGNORE ? PAM_SERVICE_ERR : code;
@@ -143,18 +161,23 @@ HANDOFF_PAM_FORCED_UNWIND_HANDLER int guarded(::pam_handle_t* pamh, const char* 
         throw;  // thread cancellation must run to its end
 #endif
     } catch (const std::bad_alloc& e) {
+        const detail::cancellation_deferred held;
         ::pam_syslog(pamh, LOG_CRIT, "%s: %s", entry, e.what());
         return PAM_BUF_ERR;
     } catch (const error& e) {
+        const detail::cancellation_deferred held;
         ::pam_syslog(pamh, LOG_ERR, "%s: %s", entry, e.what());
         return detail::code_of_pam_error(e.code());
     } catch (const std::system_error& e) {
+        const detail::cancellation_deferred held;
         ::pam_syslog(pamh, LOG_ERR, "%s: %s", entry, e.what());
         return PAM_SYSTEM_ERR;
     } catch (const std::exception& e) {
+        const detail::cancellation_deferred held;
         ::pam_syslog(pamh, LOG_ERR, "%s: %s", entry, e.what());
         return PAM_SERVICE_ERR;
     } catch (...) {
+        const detail::cancellation_deferred held;
         ::pam_syslog(pamh, LOG_ERR, "%s: an exception that is not a std::exception", entry);
         return PAM_SERVICE_ERR;
     }
@@ -673,6 +696,8 @@ template <class Box>
 void destroy_data_box(::pam_handle_t*, void* data, int error_status) noexcept {
     // data is never NULL: libpam passes back the box try_set_data stored.
     Box* box = static_cast<Box*>(static_cast<data_box_header*>(data));
+    // A deleter may reach a cancellation point (close, write): not here.
+    const cancellation_deferred held;
     if constexpr (deleter_takes_cleanup<typename Box::object_type, typename Box::deleter_type>) {
         if (auto* object = box->owner.release()) {
             box->owner.get_deleter()(object, data_cleanup(error_status));
@@ -999,6 +1024,7 @@ public:
     pam::status try_putenv(std::string_view name_value) const noexcept {
         result<secure_c_string<libc>> copy = try_secure_c_strdup<libc>(name_value);
         if (!copy) return status_of(env_copy_error(copy.error()));
+        const detail::cancellation_deferred held;  // libpam logs bad input
         return status_of(::pam_putenv(pamh_, copy->get()));
     }
     // Sets name to value: name must be a name (not empty, no '=' or '\0'),
@@ -1013,6 +1039,7 @@ public:
         text.get()[name.size()] = '=';
         if (!value.empty()) std::memcpy(text.get() + name.size() + 1, value.data(), value.size());
         text.get()[size] = '\0';
+        const detail::cancellation_deferred held;  // libpam logs bad input
         return status_of(::pam_putenv(pamh_, text.get()));
     }
     // Removes name; PAM_BAD_ITEM when it is not set or is not a name.
@@ -1067,6 +1094,7 @@ public:
     HANDOFF_PAM_PRINTF(3, 4) void log(int priority, const char* format, ...) const noexcept {
         std::va_list args;
         va_start(args, format);
+        const detail::cancellation_deferred held;  // pam_vsyslog is a cancellation point
         ::pam_vsyslog(pamh_, priority, format, args);
         va_end(args);
     }

@@ -107,6 +107,14 @@ namespace {
 
 constexpr pam::data_key<probe_types::shared> twin_key{"probe.twin"};
 constexpr pam::data_key<counted> counted_key{"probe.counted"};
+// An object whose deleter closes a file descriptor (a cancellation point).
+struct closing_deleter {
+    void operator()(int* fd) const noexcept {
+        (void)::close(*fd);
+        delete fd;
+    }
+};
+constexpr pam::data_key<int> closing_key{"probe.closing"};
 constexpr pam::data_key<other_type> same_name_other_type{"probe.counted"};
 constexpr pam::data_key<int> c_int_key{"probe.c_int"};
 constexpr pam::data_key<c_object> c_object_key{"probe.c_object"};
@@ -173,6 +181,20 @@ HANDOFF_PAM_AUTHENTICATE(h, flags, args) {
     const std::optional<std::string_view> mode = h.get_item(pam::item::ruser);
     if (!mode) return PAM_SERVICE_ERR;
     const std::string_view m = *mode;
+
+    // --- noexcept members that reach a cancellation point (the application
+    // leaves a cancellation pending: test_pam_cancel.cpp) ---
+    if (m == "log_pending") {
+        h.log(LOG_NOTICE, "probe: a line logged with a cancellation pending");
+        (void)h.try_putenv("=refused");  // libpam logs it
+        (void)args.warn_unknown(h, {});  // every argument is unknown
+        return PAM_SUCCESS;
+    }
+    if (m == "store_closing") {
+        // Its deleter calls close, a cancellation point, at pam_end.
+        return verdict(
+            h.try_set_data(closing_key, std::unique_ptr<int, closing_deleter>(new int(-1))).ok());
+    }
 
     // --- module data ---
     if (m == "store") {
