@@ -579,8 +579,18 @@ private:
 // Safety: names are one namespace for the whole module stack. Prefix them with
 // your module's name.
 
+namespace detail {
+// Not constexpr on purpose: a constexpr data_key whose array holds no NUL
+// calls it, and so does not compile.
+inline void data_key_name_without_nul() noexcept {}
+}  // namespace detail
+
 // A name bound to a type: a string literal of at most max_name bytes (the
-// stored name is built from it in a buffer on the stack).
+// stored name is built from it in a buffer on the stack). Its length is
+// looked for only inside the array (N bytes): an array with no NUL in it is
+// refused, at compile time for a constexpr key, else by try_set_data
+// (PAM_SYSTEM_ERR, "handoff: a data_key name holds no NUL"), get_data
+// (nullptr) and try_remove_data, which never read past the array.
 template <class T>
 class data_key {
     static_assert(std::is_object_v<T> && !std::is_array_v<T>,
@@ -592,18 +602,27 @@ public:
     template <std::size_t N>
     // NOLINTNEXTLINE(cppcoreguidelines-avoid-c-arrays,modernize-avoid-c-arrays): a literal
     constexpr explicit data_key(const char (&name)[N]) noexcept
-        : name_(name), size_(std::char_traits<char>::length(name)) {
+        : name_(name), size_(bounded_length(name, N)), terminated_(size_ < N) {
         static_assert(N - 1 <= max_name, "handoff: a data_key name has at most 200 bytes");
+        if (!terminated_) detail::data_key_name_without_nul();
     }
     // libpam declares the name nonnull (UBSan: "null pointer passed as argument").
     explicit data_key(std::nullptr_t) = delete;
     // The name as given; the name libpam sees is longer (see above).
     constexpr const char* name() const noexcept { return name_; }
     constexpr std::size_t size() const noexcept { return size_; }
+    // The array held a NUL (and so the name is usable).
+    constexpr bool valid() const noexcept { return terminated_; }
 
 private:
+    static constexpr std::size_t bounded_length(const char* s, std::size_t n) noexcept {
+        std::size_t i = 0;
+        while (i < n && s[i] != '\0') ++i;
+        return i;
+    }
     const char* name_;
     std::size_t size_;
+    bool terminated_;
 };
 
 namespace detail {
@@ -915,6 +934,7 @@ public:
         using box_type = detail::data_box<T, Deleter>;
         static_assert(alignof(box_type) <= libc::alignment,
                       "handoff: this deleter is over-aligned for malloc");
+        if (!key.valid()) return invalid_key();  // owner frees the object
         if (!owner) return try_remove_data(key);
         void* raw = libc::allocate(sizeof(box_type));
         if (raw == nullptr) return status_of(PAM_BUF_ERR);  // owner frees the object
@@ -933,6 +953,7 @@ public:
     template <class T>
     T* get_data(const data_key<T>& key) const noexcept {
         const void* stored = nullptr;
+        if (!key.valid()) return nullptr;
         if (::pam_get_data(pamh_, detail::stored_data_name(key).c_str(), &stored) != PAM_SUCCESS ||
             stored == nullptr) {
             return nullptr;
@@ -944,6 +965,7 @@ public:
     // Runs the deleter of what key's name holds now; get_data then returns nullptr.
     template <class T>
     pam::status try_remove_data(const data_key<T>& key) const noexcept {
+        if (!key.valid()) return invalid_key();
         return status_of(
             ::pam_set_data(pamh_, detail::stored_data_name(key).c_str(), nullptr, nullptr));
     }
@@ -1100,6 +1122,9 @@ public:
     }
 
 private:
+    static pam::status invalid_key() noexcept {
+        return pam::status(PAM_SYSTEM_ERR, "handoff: a data_key name holds no NUL");
+    }
     pam::status status_of(int code) const noexcept {
         return pam::status(code, ::pam_strerror(pamh_, code));
     }

@@ -217,6 +217,30 @@ HANDOFF_PAM_AUTHENTICATE(h, flags, args) {
         counted* back = h.get_data(counted_key);
         return verdict(back != nullptr && std::strcmp(back->name, "A") == 0);
     }
+    if (m == "key_without_nul") {
+        // Names in char arrays that hold no NUL: refused, never read past.
+        // NOLINTNEXTLINE(cppcoreguidelines-avoid-c-arrays,modernize-avoid-c-arrays): the case
+        char full[8];
+        std::memcpy(full, "probe.xx", sizeof full);
+        // The array of 16 bytes sits before more text: strlen would run on.
+        struct {
+            char name[16];   // NOLINT(cppcoreguidelines-avoid-c-arrays,modernize-avoid-c-arrays)
+            char more[300];  // NOLINT(cppcoreguidelines-avoid-c-arrays,modernize-avoid-c-arrays)
+        } longer{};
+        std::memset(&longer, 'k', sizeof longer);
+        longer.more[sizeof longer.more - 1] = '\0';
+        const pam::data_key<counted> full_key(full);
+        const pam::data_key<counted> longer_key(longer.name);
+        bool ok = !full_key.valid() && full_key.size() == 8 && !longer_key.valid() &&
+                  longer_key.size() == 16;
+        for (const auto* k : {&full_key, &longer_key}) {
+            const pam::status s = h.try_set_data(*k, std::make_unique<counted>("K"));
+            ok = ok && s.code() == PAM_SYSTEM_ERR &&
+                 std::strcmp(s.message(), "handoff: a data_key name holds no NUL") == 0;
+            ok = ok && h.get_data(*k) == nullptr && h.try_remove_data(*k).code() == PAM_SYSTEM_ERR;
+        }
+        return verdict(ok);
+    }
     if (m == "read_nothing") return verdict(h.get_data(counted_key) == nullptr);
     if (m == "wrong_type") {
         if (!h.try_set_data(counted_key, std::make_unique<counted>("A"))) return PAM_AUTH_ERR;

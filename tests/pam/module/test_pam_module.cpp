@@ -701,6 +701,16 @@ TEST_CASE("another type under the same name is refused, not misread") {
     CHECK(events.take() == lines{"destroyed A"});
 }
 
+TEST_CASE("a data_key whose char array holds no NUL is refused, not read past") {
+    probe_events events;
+    application app;
+    handle h("probe", app);
+    CHECK(h.authenticate("key_without_nul") == PAM_SUCCESS);
+    CHECK(h.end(PAM_SUCCESS) == PAM_SUCCESS);
+    // The refused objects were freed by try_set_data.
+    CHECK(events.take() == lines{"destroyed K", "destroyed K"});
+}
+
 TEST_CASE("data stored through the C API is not handed out as a typed object") {
     probe_events events;
     application app;
