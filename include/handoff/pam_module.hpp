@@ -627,10 +627,13 @@ private:
 
 namespace detail {
 
-// One per type and per module: its address is the tag.
+// One per type and per module: its address is the tag. Not const: with
+// -fmerge-all-constants GCC merges equal constants, and two types' tags
+// would share an address (and a stored name). Never written.
 template <class T>
 struct HANDOFF_PAM_MODULE_LOCAL data_tag {
-    static constexpr char id = 0;
+    // NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): see above
+    static inline char id = 0;
 };
 
 // The name libpam keeps T's data under (see above), built on the stack.
