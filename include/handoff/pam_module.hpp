@@ -864,7 +864,7 @@ public:
         // Linux-PAM returns PAM_SUCCESS with a string only (an unanswered
         // prompt is PAM_CONV_ERR), so c_str() is NULL exactly when !ok().
         const int rc = ::pam_get_user(pamh_, &user, prompt);
-        return libpam_string(user, status_of(rc));
+        return libpam_string(user, status_of(module_code(rc)));
     }
 
     // pam_get_authtok(3): PAM_AUTHTOK (or PAM_OLDAUTHTOK), asked for through
@@ -995,7 +995,7 @@ public:
     libpam_string try_authtok_noverify(const char* prompt = nullptr) const HANDOFF_PAM_CANCELLABLE {
         const char* token = nullptr;
         const int rc = ::pam_get_authtok_noverify(pamh_, &token, prompt);
-        return libpam_string(token, status_of(rc));
+        return libpam_string(token, status_of(module_code(rc)));
     }
 
     // pam_get_authtok_verify(3): asks again ("Retype <prompt>", or libpam's
@@ -1013,7 +1013,7 @@ public:
         if (first.c_str() == nullptr) return libpam_string(nullptr, status_of(PAM_SYSTEM_ERR));
         const char* token = first.c_str();
         const int rc = ::pam_get_authtok_verify(pamh_, &token, prompt);
-        return libpam_string(token, status_of(rc));
+        return libpam_string(token, status_of(module_code(rc)));
     }
 
 #if HANDOFF_HAS_EXCEPTIONS
@@ -1125,6 +1125,10 @@ public:
     }
 
 private:
+    // libpam's pam_get_user (and what asks through pam_prompt) passes the
+    // conversation's PAM_CONV_AGAIN up; a module returns PAM_INCOMPLETE
+    // instead, as responses::code() does.
+    static int module_code(int rc) noexcept { return rc == PAM_CONV_AGAIN ? PAM_INCOMPLETE : rc; }
     static pam::status invalid_key() noexcept {
         return pam::status(PAM_SYSTEM_ERR, "handoff: a data_key name holds no NUL");
     }
@@ -1179,7 +1183,7 @@ private:
         // As with pam_get_user: PAM_SUCCESS comes with a string (an
         // unanswered prompt is PAM_AUTHTOK_ERR).
         const int rc = ::pam_get_authtok(pamh_, item, &token, prompt);
-        return libpam_string(token, status_of(rc));
+        return libpam_string(token, status_of(module_code(rc)));
     }
 
 #if HANDOFF_HAS_EXCEPTIONS

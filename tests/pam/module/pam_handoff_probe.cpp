@@ -343,6 +343,11 @@ HANDOFF_PAM_AUTHENTICATE(h, flags, args) {
     }
 
     // --- items, user, authentication token ---
+    if (m == "user_code") {  // try_user's code, returned as it is
+        pam::libpam_string user = h.try_user();
+        if (!user) return user.code();
+        return verdict(user.view() == "alice");
+    }
     if (m == "items") {
         pam::libpam_string user = h.try_user();
         if (!user || user.view() != "alice") return PAM_AUTH_ERR;

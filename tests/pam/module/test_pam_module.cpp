@@ -897,6 +897,19 @@ TEST_CASE(
     }
 }
 
+TEST_CASE("PAM_CONV_AGAIN while libpam asks for the user: try_user's code is PAM_INCOMPLETE") {
+    // pam_get_user passes PAM_CONV_AGAIN (30) up; a module must not.
+    application app;
+    app.what = act::conv_again;
+    handle h("probe", app, nullptr);
+    REQUIRE(h.started() == PAM_SUCCESS);
+    CHECK(h.authenticate("user_code") == PAM_INCOMPLETE);
+    app.what = act::answer;
+    app.answers = {"alice"};
+    CHECK(h.authenticate("user_code") == PAM_SUCCESS);
+    CHECK(h.end(PAM_SUCCESS) == PAM_SUCCESS);
+}
+
 TEST_CASE("what a C module stores under a key's name is never read: a small integer, one byte") {
     // pam_set_data(h, name, (void*)1, NULL), and a 1-byte allocation, under
     // the probe's name and the demo's, then get_data in the probe and in the
