@@ -250,12 +250,17 @@ bool acceptable(pam::module_handle h, pam::module_flags flags, std::string_view 
 HANDOFF_PAM_AUTHENTICATE(h, flags, args) {
     const std::optional<options> o = read_options(h, args);
     if (!o) return PAM_SERVICE_ERR;
-    const pam::libpam_string user = h.try_user();
-    if (!user) return user.code();
-    if (!storable_user(user.view())) return PAM_USER_UNKNOWN;
+    // A copy: libpam's string goes if the conversation sets PAM_USER.
+    std::string user;
+    {
+        const pam::libpam_string lent = h.try_user();
+        if (!lent) return lent.code();
+        user = lent.view();
+    }
+    if (!storable_user(user)) return PAM_USER_UNKNOWN;
     const pam::libpam_string token = h.try_authtok();
     if (!token) return token.code();
-    return check_password(h, *o, user.view(), token.view(), PAM_AUTHINFO_UNAVAIL);
+    return check_password(h, *o, user, token.view(), PAM_AUTHINFO_UNAVAIL);
 }
 
 HANDOFF_PAM_SETCRED(h, flags, args) { return PAM_SUCCESS; }
@@ -263,28 +268,39 @@ HANDOFF_PAM_SETCRED(h, flags, args) { return PAM_SUCCESS; }
 HANDOFF_PAM_CHAUTHTOK(h, flags, args) {
     const std::optional<options> o = read_options(h, args);
     if (!o) return PAM_SERVICE_ERR;
-    const pam::libpam_string user = h.try_user();
-    if (!user) return user.code();
-    if (!storable_user(user.view())) return PAM_USER_UNKNOWN;
+    // Copies of what libpam lends (the old password wiped): a conversation
+    // may set PAM_USER or PAM_OLDAUTHTOK, and libpam's strings go then.
+    std::string user;
+    {
+        const pam::libpam_string lent = h.try_user();
+        if (!lent) return lent.code();
+        user = lent.view();
+    }
+    if (!storable_user(user)) return PAM_USER_UNKNOWN;
 
     // Both passes check the old password: the file may have changed between them.
-    const pam::libpam_string old = h.try_old_authtok("Current password: ");
-    if (!old) return old.code();
-    const int checked = check_password(h, *o, user.view(), old.view(), PAM_AUTHTOK_ERR);
+    wiped_string old;
+    {
+        const pam::libpam_string lent = h.try_old_authtok("Current password: ");
+        if (!lent) return lent.code();
+        old.text.reserve(lent.view().size());
+        old.text.assign(lent.view().data(), lent.view().size());
+    }
+    const int checked = check_password(h, *o, user, old.text, PAM_AUTHTOK_ERR);
     if (checked != PAM_SUCCESS || flags.prelim_check()) return checked;
     if (!flags.update_authtok()) return PAM_SERVICE_ERR;  // libpam sets one of the two
 
     const bool given_before = h.get_item(pam::module_item::authtok).has_value();
     const pam::libpam_string first = h.try_authtok_noverify();
     if (!first) return first.code();
-    if (!acceptable(h, flags, first.view(), old.view(), o->minlen)) {
+    if (!acceptable(h, flags, first.view(), old.text, o->minlen)) {
         // Asked for here: forget it, so that a retry asks again.
         if (!given_before) (void)h.try_clear_item(pam::module_item::authtok);
         return PAM_AUTHTOK_ERR;
     }
     pam::libpam_string fresh = given_before ? first : h.try_authtok_verify(first);
     if (!fresh) return fresh.code();
-    if (!write_password(h, *o, user.view(), fresh.view())) return PAM_AUTHTOK_ERR;
+    if (!write_password(h, *o, user, fresh.view())) return PAM_AUTHTOK_ERR;
     (void)h.try_infof(flags, "Password changed for %s.", user.c_str());
     return PAM_SUCCESS;
 }

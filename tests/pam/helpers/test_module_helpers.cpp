@@ -36,6 +36,13 @@ struct application {
     std::vector<std::pair<int, std::string>> seen;
     // What libpam's PAM_FAIL_DELAY callback was given, if it was called.
     std::optional<unsigned> delay;
+    // At the prompt of this number (from 1), the conversation sets these
+    // items through pamh first, as an application may (libpam frees the old
+    // strings then).
+    ::pam_handle_t* pamh = nullptr;
+    std::size_t set_at_prompt = 0;
+    std::vector<std::pair<int, std::string>> set_items;
+    std::size_t prompts_seen = 0;
 
     static int conv(int n, const ::pam_message** msg, ::pam_response** resp, void* data) {
         auto* self = static_cast<application*>(data);
@@ -46,6 +53,16 @@ struct application {
         for (int i = 0; i < slots; ++i) {
             self->seen.emplace_back(msg[i]->msg_style, msg[i]->msg);
             const int s = msg[i]->msg_style;
+            if ((s == PAM_PROMPT_ECHO_OFF || s == PAM_PROMPT_ECHO_ON) &&
+                ++self->prompts_seen == self->set_at_prompt) {
+                for (const auto& item : self->set_items) {
+                    if (::pam_set_item(self->pamh, item.first, item.second.c_str()) !=
+                        PAM_SUCCESS) {
+                        std::free(r);
+                        return PAM_CONV_ERR;
+                    }
+                }
+            }
             if ((s == PAM_PROMPT_ECHO_OFF || s == PAM_PROMPT_ECHO_ON) &&
                 self->next < self->answers.size()) {
                 // malloc'ed here, so the counting malloc sees it.
@@ -624,3 +641,54 @@ TEST_CASE("an array too small for num_msg is refused; only the array is freed, n
 }
 
 TEST_SUITE_END();
+
+// pam_handoff_passwd (examples/pam_module) keeps copies of what libpam lends
+// it: a conversation that sets PAM_USER or PAM_OLDAUTHTOK while it asks does
+// not leave it reading freed strings (ASan: heap-use-after-free before).
+namespace {
+std::string passwd_db() {
+    const char* dir = std::getenv("HANDOFF_TEST_BUILDDIR");
+    REQUIRE(dir != nullptr);
+    return std::string(dir) + "/helpers/passwd_db";
+}
+void write_db(const std::string& text) {
+    std::FILE* f = std::fopen(passwd_db().c_str(), "w");
+    REQUIRE(f != nullptr);
+    REQUIRE(std::fputs(text.c_str(), f) >= 0);
+    REQUIRE(std::fclose(f) == 0);
+}
+std::string read_db() {
+    std::string text;
+    std::FILE* f = std::fopen(passwd_db().c_str(), "r");
+    REQUIRE(f != nullptr);
+    for (int c = std::fgetc(f); c != EOF; c = std::fgetc(f)) text.push_back(static_cast<char>(c));
+    (void)std::fclose(f);
+    return text;
+}
+}  // namespace
+
+TEST_CASE("passwd: the conversation setting PAM_USER while the password is asked for") {
+    write_db("alice:secret\nbob:hunter22\n");
+    application app;
+    app.answers = {"secret"};
+    app.set_at_prompt = 1;
+    app.set_items = {{PAM_USER, "bob"}};
+    handle h("passwd", app);
+    app.pamh = h.get();
+    // The user asked for is alice: her password is checked.
+    CHECK(::pam_authenticate(h.get(), 0) == PAM_SUCCESS);
+}
+
+TEST_CASE(
+    "passwd: the conversation setting PAM_USER and PAM_OLDAUTHTOK while the new one is "
+    "asked for") {
+    write_db("alice:secret\nbob:hunter22\n");
+    application app;
+    app.answers = {"secret", "newpass1", "newpass1"};
+    app.set_at_prompt = 2;  // the first new-password prompt
+    app.set_items = {{PAM_USER, "bob"}, {PAM_OLDAUTHTOK, "newpass1"}};
+    handle h("passwd", app);
+    app.pamh = h.get();
+    CHECK(::pam_chauthtok(h.get(), 0) == PAM_SUCCESS);
+    CHECK(read_db() == "alice:newpass1\nbob:hunter22\n");
+}
