@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace pam = handoff::pam;
@@ -691,4 +692,57 @@ TEST_CASE(
     app.pamh = h.get();
     CHECK(::pam_chauthtok(h.get(), 0) == PAM_SUCCESS);
     CHECK(read_db() == "alice:newpass1\nbob:hunter22\n");
+}
+
+TEST_CASE("passwd: an empty stored password opens only without PAM_DISALLOW_NULL_AUTHTOK") {
+    write_db("alice:\n");
+    for (const int flags : {0, static_cast<int>(PAM_DISALLOW_NULL_AUTHTOK)}) {
+        CAPTURE(flags);
+        application app;
+        app.answers = {""};
+        handle h("passwd", app);
+        CHECK(::pam_authenticate(h.get(), flags) == (flags == 0 ? PAM_SUCCESS : PAM_AUTH_ERR));
+    }
+}
+
+TEST_CASE("passwd: the fail delay is asked for an unknown user too") {
+    write_db("bob:hunter22\n");
+    application app;
+    app.answers = {"wrong"};
+    handle h("passwd_delay", app);
+    h.use_fail_delay();
+    CHECK(::pam_authenticate(h.get(), 0) == PAM_USER_UNKNOWN);
+    CHECK(app.delay.value_or(0) > 0);  // libpam calls it with 0 when none was asked for
+}
+
+TEST_CASE("passwd: a new password longer than PAM_MAX_RESP_SIZE is refused") {
+    write_db("alice:secret\n");
+    const std::string longer(PAM_MAX_RESP_SIZE + 1, 'x');
+    application app;
+    app.answers = {"secret", longer, longer};
+    handle h("passwd", app);
+    CHECK(::pam_chauthtok(h.get(), 0) == PAM_AUTHTOK_ERR);
+    CHECK(read_db() == "alice:secret\n");
+}
+
+TEST_CASE("passwd: file= a symbolic link is not written through") {
+    const std::string target = passwd_db() + ".target";
+    std::FILE* f = std::fopen(target.c_str(), "w");
+    REQUIRE(f != nullptr);
+    REQUIRE(std::fputs("alice:secret\n", f) >= 0);
+    REQUIRE(std::fclose(f) == 0);
+    (void)::unlink(passwd_db().c_str());
+    REQUIRE(::symlink(target.c_str(), passwd_db().c_str()) == 0);
+    application app;
+    app.answers = {"secret", "newpass1", "newpass1"};
+    {
+        handle h("passwd", app);
+        CHECK(::pam_chauthtok(h.get(), 0) == PAM_AUTHTOK_ERR);
+    }
+    struct stat st {};
+    CHECK(::lstat(passwd_db().c_str(), &st) == 0);
+    CHECK(S_ISLNK(st.st_mode));
+    CHECK(read_db() == "alice:secret\n");
+    (void)::unlink(passwd_db().c_str());
+    (void)::unlink(target.c_str());
 }
