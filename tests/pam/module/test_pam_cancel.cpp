@@ -169,8 +169,8 @@ void cancel_self_pending() {
 void check_pending(const char* mode, bool at_end) {
     CAPTURE(mode);
     struct context {
-        const char* mode;
-        bool at_end;
+        const char* mode = nullptr;
+        bool at_end = false;
         int rc = -1;
         bool returned = false;
     } ctx{mode, at_end};
