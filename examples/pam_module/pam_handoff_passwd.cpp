@@ -14,7 +14,10 @@
 // authenticate: the user's password (libpam's prompt, or the token a module
 // before set: try_first_pass / use_first_pass) against the file.
 //   PAM_SUCCESS          it matches
-//   PAM_AUTH_ERR         it does not (after a 2 s fail delay unless nodelay),
+//   PAM_AUTH_ERR         it does not (after a 2 s fail delay unless nodelay,
+//                        asked for before the file is read, unknown users
+//                        too), the stored one is empty under
+//                        PAM_DISALLOW_NULL_AUTHTOK,
 //                        or use_first_pass and no token was set
 //   PAM_USER_UNKNOWN     the user has no line in the file
 //   PAM_AUTHINFO_UNAVAIL the file cannot be read
@@ -26,10 +29,12 @@
 //                        set before) matches; libpam keeps it (PAM_OLDAUTHTOK)
 //   PAM_UPDATE_AUTHTOK   the old password is checked again, the new one is
 //                        asked for once, judged (not empty, not the old one,
-//                        at least minlen= bytes, default 6, no line break),
+//                        at least minlen= bytes, default 6, at most
+//                        PAM_MAX_RESP_SIZE, no line break),
 //                        asked for again and compared, and written: the file
 //                        is replaced whole (a temporary file in the same
-//                        directory, synced, then renamed over it, mode 0600).
+//                        directory, synced, then renamed over it, mode 0600;
+//                        file= a symbolic link is refused, PAM_AUTHTOK_ERR).
 //                        With use_authtok the new password is the one a
 //                        module before set (PAM_AUTHTOK_ERR if none), and it
 //                        is not asked for again.
@@ -161,8 +166,11 @@ bool storable_user(std::string_view user) {
 
 // Checks `given` against the user's line. PAM_SUCCESS, PAM_AUTH_ERR (after
 // the fail delay), PAM_USER_UNKNOWN or `unreadable` when the file cannot be read.
-int check_password(pam::module_handle h, const options& o, std::string_view user,
-                   std::string_view given, int unreadable) {
+int check_password(pam::module_handle h, pam::module_flags flags, const options& o,
+                   std::string_view user, std::string_view given, int unreadable) {
+    // Asked for before anything is looked at, so that an unknown user is not
+    // told apart by the time (libpam waits only when the stack fails).
+    if (o.delay) (void)h.try_fail_delay(wrong_password_delay);
     wiped_string file;
     if (!read_file(o.file, file)) {
         h.log(LOG_ERR, "cannot read %s: %s", o.file, std::strerror(errno));
@@ -170,8 +178,9 @@ int check_password(pam::module_handle h, const options& o, std::string_view user
     }
     const std::optional<std::string_view> expected = password_of(file.text, user);
     if (!expected) return PAM_USER_UNKNOWN;
+    // An empty stored password opens only without PAM_DISALLOW_NULL_AUTHTOK.
+    if (expected->empty() && flags.disallow_null_authtok()) return PAM_AUTH_ERR;
     if (pam::constant_time_equal(given, *expected)) return PAM_SUCCESS;
-    if (o.delay) (void)h.try_fail_delay(wrong_password_delay);
     return PAM_AUTH_ERR;
 }
 
@@ -184,8 +193,17 @@ bool write_password(pam::module_handle h, const options& o, std::string_view use
         h.log(LOG_ERR, "cannot read %s: %s", o.file, std::strerror(errno));
         return false;
     }
+    // Every line of the user is replaced (duplicates too): reserved for all
+    // of them up front, so that no reallocation leaves an unwiped copy.
+    std::size_t lines_of_user = 1;
+    for (std::string_view rest = old.text; !rest.empty();) {
+        const std::size_t end = rest.find('\n');
+        const std::string_view line = rest.substr(0, end);
+        rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+        if (line.substr(0, line.find(':')) == user) ++lines_of_user;
+    }
     wiped_string updated;
-    updated.text.reserve(old.text.size() + user.size() + password.size() + 3);
+    updated.text.reserve(old.text.size() + lines_of_user * (user.size() + password.size() + 3));
     std::string_view rest = old.text;
     while (!rest.empty()) {
         const std::size_t end = rest.find('\n');
@@ -198,6 +216,13 @@ bool write_password(pam::module_handle h, const options& o, std::string_view use
             updated.text.append(line);
         }
         updated.text.append(1, '\n');
+    }
+    // The file is replaced by rename: a symbolic link would be replaced by a
+    // regular file and its target left with the old password. Refused.
+    struct stat st {};
+    if (::lstat(o.file, &st) != 0 || !S_ISREG(st.st_mode)) {
+        h.log(LOG_ERR, "%s is not a regular file (a symbolic link?): not written", o.file);
+        return false;
     }
     std::string temp = std::string(o.file) + ".XXXXXX";
     const int fd = ::mkostemp(&temp[0], O_CLOEXEC);
@@ -237,6 +262,8 @@ bool acceptable(pam::module_handle h, pam::module_flags flags, std::string_view 
         (void)h.try_errorf(flags, "%s", "The password is the same as the old one.");
     } else if (fresh.find_first_of("\r\n") != std::string_view::npos) {
         (void)h.try_errorf(flags, "%s", "The password holds a line break.");
+    } else if (fresh.size() > PAM_MAX_RESP_SIZE) {
+        (void)h.try_errorf(flags, "The password is longer than %d characters.", PAM_MAX_RESP_SIZE);
     } else if (fresh.size() < minlen) {
         (void)h.try_errorf(flags, "The password is shorter than %zu characters.", minlen);
     } else {
@@ -250,12 +277,17 @@ bool acceptable(pam::module_handle h, pam::module_flags flags, std::string_view 
 HANDOFF_PAM_AUTHENTICATE(h, flags, args) {
     const std::optional<options> o = read_options(h, args);
     if (!o) return PAM_SERVICE_ERR;
-    const pam::libpam_string user = h.try_user();
-    if (!user) return user.code();
-    if (!storable_user(user.view())) return PAM_USER_UNKNOWN;
+    // A copy: libpam's string goes if the conversation sets PAM_USER.
+    std::string user;
+    {
+        const pam::libpam_string lent = h.try_user();
+        if (!lent) return lent.code();
+        user = lent.view();
+    }
+    if (!storable_user(user)) return PAM_USER_UNKNOWN;
     const pam::libpam_string token = h.try_authtok();
     if (!token) return token.code();
-    return check_password(h, *o, user.view(), token.view(), PAM_AUTHINFO_UNAVAIL);
+    return check_password(h, flags, *o, user, token.view(), PAM_AUTHINFO_UNAVAIL);
 }
 
 HANDOFF_PAM_SETCRED(h, flags, args) { return PAM_SUCCESS; }
@@ -263,28 +295,39 @@ HANDOFF_PAM_SETCRED(h, flags, args) { return PAM_SUCCESS; }
 HANDOFF_PAM_CHAUTHTOK(h, flags, args) {
     const std::optional<options> o = read_options(h, args);
     if (!o) return PAM_SERVICE_ERR;
-    const pam::libpam_string user = h.try_user();
-    if (!user) return user.code();
-    if (!storable_user(user.view())) return PAM_USER_UNKNOWN;
+    // Copies of what libpam lends (the old password wiped): a conversation
+    // may set PAM_USER or PAM_OLDAUTHTOK, and libpam's strings go then.
+    std::string user;
+    {
+        const pam::libpam_string lent = h.try_user();
+        if (!lent) return lent.code();
+        user = lent.view();
+    }
+    if (!storable_user(user)) return PAM_USER_UNKNOWN;
 
     // Both passes check the old password: the file may have changed between them.
-    const pam::libpam_string old = h.try_old_authtok("Current password: ");
-    if (!old) return old.code();
-    const int checked = check_password(h, *o, user.view(), old.view(), PAM_AUTHTOK_ERR);
+    wiped_string old;
+    {
+        const pam::libpam_string lent = h.try_old_authtok("Current password: ");
+        if (!lent) return lent.code();
+        old.text.reserve(lent.view().size());
+        old.text.assign(lent.view().data(), lent.view().size());
+    }
+    const int checked = check_password(h, flags, *o, user, old.text, PAM_AUTHTOK_ERR);
     if (checked != PAM_SUCCESS || flags.prelim_check()) return checked;
     if (!flags.update_authtok()) return PAM_SERVICE_ERR;  // libpam sets one of the two
 
     const bool given_before = h.get_item(pam::module_item::authtok).has_value();
     const pam::libpam_string first = h.try_authtok_noverify();
     if (!first) return first.code();
-    if (!acceptable(h, flags, first.view(), old.view(), o->minlen)) {
+    if (!acceptable(h, flags, first.view(), old.text, o->minlen)) {
         // Asked for here: forget it, so that a retry asks again.
         if (!given_before) (void)h.try_clear_item(pam::module_item::authtok);
         return PAM_AUTHTOK_ERR;
     }
     pam::libpam_string fresh = given_before ? first : h.try_authtok_verify(first);
     if (!fresh) return fresh.code();
-    if (!write_password(h, *o, user.view(), fresh.view())) return PAM_AUTHTOK_ERR;
+    if (!write_password(h, *o, user, fresh.view())) return PAM_AUTHTOK_ERR;
     (void)h.try_infof(flags, "Password changed for %s.", user.c_str());
     return PAM_SUCCESS;
 }

@@ -46,6 +46,8 @@
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 
+#include <pthread.h>
+
 #include <string.h>  // NOLINT(modernize-deprecated-headers): strnlen is POSIX, not in <cstring>
 #include <syslog.h>
 
@@ -120,6 +122,22 @@ class module_arguments;
 // process as it does everywhere in such a build.
 
 namespace detail {
+// While alive, a cancellation of this thread waits (pthread_setcancelstate);
+// a pending one acts at the next cancellation point after it. Around what may
+// reach a cancellation point where nothing may unwind: pam_syslog and
+// pam_vsyslog, libpam calls that log (pam_putenv), a data deleter run by
+// libpam. glibc does the same in its own cleanup.
+class cancellation_deferred {
+public:
+    cancellation_deferred() noexcept { ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_); }
+    cancellation_deferred(const cancellation_deferred&) = delete;
+    cancellation_deferred& operator=(const cancellation_deferred&) = delete;
+    ~cancellation_deferred() { ::pthread_setcancelstate(old_, nullptr); }
+
+private:
+    int old_ = PTHREAD_CANCEL_ENABLE;
+};
+
 #if HANDOFF_HAS_EXCEPTIONS
 inline int code_of_pam_error(int code) noexcept {
     return code == PAM_SUCCESS || code == PAM_IGNORE ? PAM_SERVICE_ERR : code;
@@ -143,18 +161,23 @@ HANDOFF_PAM_FORCED_UNWIND_HANDLER int guarded(::pam_handle_t* pamh, const char* 
         throw;  // thread cancellation must run to its end
 #endif
     } catch (const std::bad_alloc& e) {
+        const detail::cancellation_deferred held;
         ::pam_syslog(pamh, LOG_CRIT, "%s: %s", entry, e.what());
         return PAM_BUF_ERR;
     } catch (const error& e) {
+        const detail::cancellation_deferred held;
         ::pam_syslog(pamh, LOG_ERR, "%s: %s", entry, e.what());
         return detail::code_of_pam_error(e.code());
     } catch (const std::system_error& e) {
+        const detail::cancellation_deferred held;
         ::pam_syslog(pamh, LOG_ERR, "%s: %s", entry, e.what());
         return PAM_SYSTEM_ERR;
     } catch (const std::exception& e) {
+        const detail::cancellation_deferred held;
         ::pam_syslog(pamh, LOG_ERR, "%s: %s", entry, e.what());
         return PAM_SERVICE_ERR;
     } catch (...) {
+        const detail::cancellation_deferred held;
         ::pam_syslog(pamh, LOG_ERR, "%s: an exception that is not a std::exception", entry);
         return PAM_SERVICE_ERR;
     }
@@ -556,8 +579,18 @@ private:
 // Safety: names are one namespace for the whole module stack. Prefix them with
 // your module's name.
 
+namespace detail {
+// Not constexpr on purpose: a constexpr data_key whose array holds no NUL
+// calls it, and so does not compile.
+inline void data_key_name_without_nul() noexcept {}
+}  // namespace detail
+
 // A name bound to a type: a string literal of at most max_name bytes (the
-// stored name is built from it in a buffer on the stack).
+// stored name is built from it in a buffer on the stack). Its length is
+// looked for only inside the array (N bytes): an array with no NUL in it is
+// refused, at compile time for a constexpr key, else by try_set_data
+// (PAM_SYSTEM_ERR, "handoff: a data_key name holds no NUL"), get_data
+// (nullptr) and try_remove_data, which never read past the array.
 template <class T>
 class data_key {
     static_assert(std::is_object_v<T> && !std::is_array_v<T>,
@@ -569,26 +602,38 @@ public:
     template <std::size_t N>
     // NOLINTNEXTLINE(cppcoreguidelines-avoid-c-arrays,modernize-avoid-c-arrays): a literal
     constexpr explicit data_key(const char (&name)[N]) noexcept
-        : name_(name), size_(std::char_traits<char>::length(name)) {
+        : name_(name), size_(bounded_length(name, N)), terminated_(size_ < N) {
         static_assert(N - 1 <= max_name, "handoff: a data_key name has at most 200 bytes");
+        if (!terminated_) detail::data_key_name_without_nul();
     }
     // libpam declares the name nonnull (UBSan: "null pointer passed as argument").
     explicit data_key(std::nullptr_t) = delete;
     // The name as given; the name libpam sees is longer (see above).
     constexpr const char* name() const noexcept { return name_; }
     constexpr std::size_t size() const noexcept { return size_; }
+    // The array held a NUL (and so the name is usable).
+    constexpr bool valid() const noexcept { return terminated_; }
 
 private:
+    static constexpr std::size_t bounded_length(const char* s, std::size_t n) noexcept {
+        std::size_t i = 0;
+        while (i < n && s[i] != '\0') ++i;
+        return i;
+    }
     const char* name_;
     std::size_t size_;
+    bool terminated_;
 };
 
 namespace detail {
 
-// One per type and per module: its address is the tag.
+// One per type and per module: its address is the tag. Not const: with
+// -fmerge-all-constants GCC merges equal constants, and two types' tags
+// would share an address (and a stored name). Never written.
 template <class T>
 struct HANDOFF_PAM_MODULE_LOCAL data_tag {
-    static constexpr char id = 0;
+    // NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): see above
+    static inline char id = 0;
 };
 
 // The name libpam keeps T's data under (see above), built on the stack.
@@ -673,6 +718,8 @@ template <class Box>
 void destroy_data_box(::pam_handle_t*, void* data, int error_status) noexcept {
     // data is never NULL: libpam passes back the box try_set_data stored.
     Box* box = static_cast<Box*>(static_cast<data_box_header*>(data));
+    // A deleter may reach a cancellation point (close, write): not here.
+    const cancellation_deferred held;
     if constexpr (deleter_takes_cleanup<typename Box::object_type, typename Box::deleter_type>) {
         if (auto* object = box->owner.release()) {
             box->owner.get_deleter()(object, data_cleanup(error_status));
@@ -817,7 +864,7 @@ public:
         // Linux-PAM returns PAM_SUCCESS with a string only (an unanswered
         // prompt is PAM_CONV_ERR), so c_str() is NULL exactly when !ok().
         const int rc = ::pam_get_user(pamh_, &user, prompt);
-        return libpam_string(user, status_of(rc));
+        return libpam_string(user, status_of(module_code(rc)));
     }
 
     // pam_get_authtok(3): PAM_AUTHTOK (or PAM_OLDAUTHTOK), asked for through
@@ -890,6 +937,7 @@ public:
         using box_type = detail::data_box<T, Deleter>;
         static_assert(alignof(box_type) <= libc::alignment,
                       "handoff: this deleter is over-aligned for malloc");
+        if (!key.valid()) return invalid_key();  // owner frees the object
         if (!owner) return try_remove_data(key);
         void* raw = libc::allocate(sizeof(box_type));
         if (raw == nullptr) return status_of(PAM_BUF_ERR);  // owner frees the object
@@ -908,6 +956,7 @@ public:
     template <class T>
     T* get_data(const data_key<T>& key) const noexcept {
         const void* stored = nullptr;
+        if (!key.valid()) return nullptr;
         if (::pam_get_data(pamh_, detail::stored_data_name(key).c_str(), &stored) != PAM_SUCCESS ||
             stored == nullptr) {
             return nullptr;
@@ -919,6 +968,7 @@ public:
     // Runs the deleter of what key's name holds now; get_data then returns nullptr.
     template <class T>
     pam::status try_remove_data(const data_key<T>& key) const noexcept {
+        if (!key.valid()) return invalid_key();
         return status_of(
             ::pam_set_data(pamh_, detail::stored_data_name(key).c_str(), nullptr, nullptr));
     }
@@ -945,7 +995,7 @@ public:
     libpam_string try_authtok_noverify(const char* prompt = nullptr) const HANDOFF_PAM_CANCELLABLE {
         const char* token = nullptr;
         const int rc = ::pam_get_authtok_noverify(pamh_, &token, prompt);
-        return libpam_string(token, status_of(rc));
+        return libpam_string(token, status_of(module_code(rc)));
     }
 
     // pam_get_authtok_verify(3): asks again ("Retype <prompt>", or libpam's
@@ -963,7 +1013,7 @@ public:
         if (first.c_str() == nullptr) return libpam_string(nullptr, status_of(PAM_SYSTEM_ERR));
         const char* token = first.c_str();
         const int rc = ::pam_get_authtok_verify(pamh_, &token, prompt);
-        return libpam_string(token, status_of(rc));
+        return libpam_string(token, status_of(module_code(rc)));
     }
 
 #if HANDOFF_HAS_EXCEPTIONS
@@ -999,6 +1049,7 @@ public:
     pam::status try_putenv(std::string_view name_value) const noexcept {
         result<secure_c_string<libc>> copy = try_secure_c_strdup<libc>(name_value);
         if (!copy) return status_of(env_copy_error(copy.error()));
+        const detail::cancellation_deferred held;  // libpam logs bad input
         return status_of(::pam_putenv(pamh_, copy->get()));
     }
     // Sets name to value: name must be a name (not empty, no '=' or '\0'),
@@ -1013,6 +1064,7 @@ public:
         text.get()[name.size()] = '=';
         if (!value.empty()) std::memcpy(text.get() + name.size() + 1, value.data(), value.size());
         text.get()[size] = '\0';
+        const detail::cancellation_deferred held;  // libpam logs bad input
         return status_of(::pam_putenv(pamh_, text.get()));
     }
     // Removes name; PAM_BAD_ITEM when it is not set or is not a name.
@@ -1067,11 +1119,19 @@ public:
     HANDOFF_PAM_PRINTF(3, 4) void log(int priority, const char* format, ...) const noexcept {
         std::va_list args;
         va_start(args, format);
+        const detail::cancellation_deferred held;  // pam_vsyslog is a cancellation point
         ::pam_vsyslog(pamh_, priority, format, args);
         va_end(args);
     }
 
 private:
+    // libpam's pam_get_user (and what asks through pam_prompt) passes the
+    // conversation's PAM_CONV_AGAIN up; a module returns PAM_INCOMPLETE
+    // instead, as responses::code() does.
+    static int module_code(int rc) noexcept { return rc == PAM_CONV_AGAIN ? PAM_INCOMPLETE : rc; }
+    static pam::status invalid_key() noexcept {
+        return pam::status(PAM_SYSTEM_ERR, "handoff: a data_key name holds no NUL");
+    }
     pam::status status_of(int code) const noexcept {
         return pam::status(code, ::pam_strerror(pamh_, code));
     }
@@ -1123,7 +1183,7 @@ private:
         // As with pam_get_user: PAM_SUCCESS comes with a string (an
         // unanswered prompt is PAM_AUTHTOK_ERR).
         const int rc = ::pam_get_authtok(pamh_, item, &token, prompt);
-        return libpam_string(token, status_of(rc));
+        return libpam_string(token, status_of(module_code(rc)));
     }
 
 #if HANDOFF_HAS_EXCEPTIONS

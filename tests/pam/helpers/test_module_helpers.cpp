@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace pam = handoff::pam;
@@ -36,6 +37,13 @@ struct application {
     std::vector<std::pair<int, std::string>> seen;
     // What libpam's PAM_FAIL_DELAY callback was given, if it was called.
     std::optional<unsigned> delay;
+    // At the prompt of this number (from 1), the conversation sets these
+    // items through pamh first, as an application may (libpam frees the old
+    // strings then).
+    ::pam_handle_t* pamh = nullptr;
+    std::size_t set_at_prompt = 0;
+    std::vector<std::pair<int, std::string>> set_items;
+    std::size_t prompts_seen = 0;
 
     static int conv(int n, const ::pam_message** msg, ::pam_response** resp, void* data) {
         auto* self = static_cast<application*>(data);
@@ -46,6 +54,16 @@ struct application {
         for (int i = 0; i < slots; ++i) {
             self->seen.emplace_back(msg[i]->msg_style, msg[i]->msg);
             const int s = msg[i]->msg_style;
+            if ((s == PAM_PROMPT_ECHO_OFF || s == PAM_PROMPT_ECHO_ON) &&
+                ++self->prompts_seen == self->set_at_prompt) {
+                for (const auto& item : self->set_items) {
+                    if (::pam_set_item(self->pamh, item.first, item.second.c_str()) !=
+                        PAM_SUCCESS) {
+                        std::free(r);
+                        return PAM_CONV_ERR;
+                    }
+                }
+            }
             if ((s == PAM_PROMPT_ECHO_OFF || s == PAM_PROMPT_ECHO_ON) &&
                 self->next < self->answers.size()) {
                 // malloc'ed here, so the counting malloc sees it.
@@ -624,3 +642,107 @@ TEST_CASE("an array too small for num_msg is refused; only the array is freed, n
 }
 
 TEST_SUITE_END();
+
+// pam_handoff_passwd (examples/pam_module) keeps copies of what libpam lends
+// it: a conversation that sets PAM_USER or PAM_OLDAUTHTOK while it asks does
+// not leave it reading freed strings (ASan: heap-use-after-free before).
+namespace {
+std::string passwd_db() {
+    const char* dir = std::getenv("HANDOFF_TEST_BUILDDIR");
+    REQUIRE(dir != nullptr);
+    return std::string(dir) + "/helpers/passwd_db";
+}
+void write_db(const std::string& text) {
+    std::FILE* f = std::fopen(passwd_db().c_str(), "w");
+    REQUIRE(f != nullptr);
+    REQUIRE(std::fputs(text.c_str(), f) >= 0);
+    REQUIRE(std::fclose(f) == 0);
+}
+std::string read_db() {
+    std::string text;
+    std::FILE* f = std::fopen(passwd_db().c_str(), "r");
+    REQUIRE(f != nullptr);
+    for (int c = std::fgetc(f); c != EOF; c = std::fgetc(f)) text.push_back(static_cast<char>(c));
+    (void)std::fclose(f);
+    return text;
+}
+}  // namespace
+
+TEST_CASE("passwd: the conversation setting PAM_USER while the password is asked for") {
+    write_db("alice:secret\nbob:hunter22\n");
+    application app;
+    app.answers = {"secret"};
+    app.set_at_prompt = 1;
+    app.set_items = {{PAM_USER, "bob"}};
+    handle h("passwd", app);
+    app.pamh = h.get();
+    // The user asked for is alice: her password is checked.
+    CHECK(::pam_authenticate(h.get(), 0) == PAM_SUCCESS);
+}
+
+TEST_CASE(
+    "passwd: the conversation setting PAM_USER and PAM_OLDAUTHTOK while the new one is "
+    "asked for") {
+    write_db("alice:secret\nbob:hunter22\n");
+    application app;
+    app.answers = {"secret", "newpass1", "newpass1"};
+    app.set_at_prompt = 2;  // the first new-password prompt
+    app.set_items = {{PAM_USER, "bob"}, {PAM_OLDAUTHTOK, "newpass1"}};
+    handle h("passwd", app);
+    app.pamh = h.get();
+    CHECK(::pam_chauthtok(h.get(), 0) == PAM_SUCCESS);
+    CHECK(read_db() == "alice:newpass1\nbob:hunter22\n");
+}
+
+TEST_CASE("passwd: an empty stored password opens only without PAM_DISALLOW_NULL_AUTHTOK") {
+    write_db("alice:\n");
+    for (const int flags : {0, static_cast<int>(PAM_DISALLOW_NULL_AUTHTOK)}) {
+        CAPTURE(flags);
+        application app;
+        app.answers = {""};
+        handle h("passwd", app);
+        CHECK(::pam_authenticate(h.get(), flags) == (flags == 0 ? PAM_SUCCESS : PAM_AUTH_ERR));
+    }
+}
+
+TEST_CASE("passwd: the fail delay is asked for an unknown user too") {
+    write_db("bob:hunter22\n");
+    application app;
+    app.answers = {"wrong"};
+    handle h("passwd_delay", app);
+    h.use_fail_delay();
+    CHECK(::pam_authenticate(h.get(), 0) == PAM_USER_UNKNOWN);
+    CHECK(app.delay.value_or(0) > 0);  // libpam calls it with 0 when none was asked for
+}
+
+TEST_CASE("passwd: a new password longer than PAM_MAX_RESP_SIZE is refused") {
+    write_db("alice:secret\n");
+    const std::string longer(PAM_MAX_RESP_SIZE + 1, 'x');
+    application app;
+    app.answers = {"secret", longer, longer};
+    handle h("passwd", app);
+    CHECK(::pam_chauthtok(h.get(), 0) == PAM_AUTHTOK_ERR);
+    CHECK(read_db() == "alice:secret\n");
+}
+
+TEST_CASE("passwd: file= a symbolic link is not written through") {
+    const std::string target = passwd_db() + ".target";
+    std::FILE* f = std::fopen(target.c_str(), "w");
+    REQUIRE(f != nullptr);
+    REQUIRE(std::fputs("alice:secret\n", f) >= 0);
+    REQUIRE(std::fclose(f) == 0);
+    (void)::unlink(passwd_db().c_str());
+    REQUIRE(::symlink(target.c_str(), passwd_db().c_str()) == 0);
+    application app;
+    app.answers = {"secret", "newpass1", "newpass1"};
+    {
+        handle h("passwd", app);
+        CHECK(::pam_chauthtok(h.get(), 0) == PAM_AUTHTOK_ERR);
+    }
+    struct stat st {};
+    CHECK(::lstat(passwd_db().c_str(), &st) == 0);
+    CHECK(S_ISLNK(st.st_mode));
+    CHECK(read_db() == "alice:secret\n");
+    (void)::unlink(passwd_db().c_str());
+    (void)::unlink(target.c_str());
+}

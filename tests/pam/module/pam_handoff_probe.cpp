@@ -107,6 +107,14 @@ namespace {
 
 constexpr pam::data_key<probe_types::shared> twin_key{"probe.twin"};
 constexpr pam::data_key<counted> counted_key{"probe.counted"};
+// An object whose deleter closes a file descriptor (a cancellation point).
+struct closing_deleter {
+    void operator()(int* fd) const noexcept {
+        (void)::close(*fd);
+        delete fd;
+    }
+};
+constexpr pam::data_key<int> closing_key{"probe.closing"};
 constexpr pam::data_key<other_type> same_name_other_type{"probe.counted"};
 constexpr pam::data_key<int> c_int_key{"probe.c_int"};
 constexpr pam::data_key<c_object> c_object_key{"probe.c_object"};
@@ -174,6 +182,20 @@ HANDOFF_PAM_AUTHENTICATE(h, flags, args) {
     if (!mode) return PAM_SERVICE_ERR;
     const std::string_view m = *mode;
 
+    // --- noexcept members that reach a cancellation point (the application
+    // leaves a cancellation pending: test_pam_cancel.cpp) ---
+    if (m == "log_pending") {
+        h.log(LOG_NOTICE, "probe: a line logged with a cancellation pending");
+        (void)h.try_putenv("=refused");  // libpam logs it
+        (void)args.warn_unknown(h, {});  // every argument is unknown
+        return PAM_SUCCESS;
+    }
+    if (m == "store_closing") {
+        // Its deleter calls close, a cancellation point, at pam_end.
+        return verdict(
+            h.try_set_data(closing_key, std::unique_ptr<int, closing_deleter>(new int(-1))).ok());
+    }
+
     // --- module data ---
     if (m == "store") {
         return verdict(h.try_set_data(counted_key, std::make_unique<counted>("A")).ok());
@@ -194,6 +216,30 @@ HANDOFF_PAM_AUTHENTICATE(h, flags, args) {
     if (m == "read_A") {
         counted* back = h.get_data(counted_key);
         return verdict(back != nullptr && std::strcmp(back->name, "A") == 0);
+    }
+    if (m == "key_without_nul") {
+        // Names in char arrays that hold no NUL: refused, never read past.
+        // NOLINTNEXTLINE(cppcoreguidelines-avoid-c-arrays,modernize-avoid-c-arrays): the case
+        char full[8];
+        std::memcpy(full, "probe.xx", sizeof full);
+        // The array of 16 bytes sits before more text: strlen would run on.
+        struct {
+            char name[16];   // NOLINT(cppcoreguidelines-avoid-c-arrays,modernize-avoid-c-arrays)
+            char more[300];  // NOLINT(cppcoreguidelines-avoid-c-arrays,modernize-avoid-c-arrays)
+        } longer{};
+        std::memset(&longer, 'k', sizeof longer);
+        longer.more[sizeof longer.more - 1] = '\0';
+        const pam::data_key<counted> full_key(full);
+        const pam::data_key<counted> longer_key(longer.name);
+        bool ok = !full_key.valid() && full_key.size() == 8 && !longer_key.valid() &&
+                  longer_key.size() == 16;
+        for (const auto* k : {&full_key, &longer_key}) {
+            const pam::status s = h.try_set_data(*k, std::make_unique<counted>("K"));
+            ok = ok && s.code() == PAM_SYSTEM_ERR &&
+                 std::strcmp(s.message(), "handoff: a data_key name holds no NUL") == 0;
+            ok = ok && h.get_data(*k) == nullptr && h.try_remove_data(*k).code() == PAM_SYSTEM_ERR;
+        }
+        return verdict(ok);
     }
     if (m == "read_nothing") return verdict(h.get_data(counted_key) == nullptr);
     if (m == "wrong_type") {
@@ -297,6 +343,11 @@ HANDOFF_PAM_AUTHENTICATE(h, flags, args) {
     }
 
     // --- items, user, authentication token ---
+    if (m == "user_code") {  // try_user's code, returned as it is
+        pam::libpam_string user = h.try_user();
+        if (!user) return user.code();
+        return verdict(user.view() == "alice");
+    }
     if (m == "items") {
         pam::libpam_string user = h.try_user();
         if (!user || user.view() != "alice") return PAM_AUTH_ERR;

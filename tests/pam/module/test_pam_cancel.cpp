@@ -154,6 +154,49 @@ void check_module_side(const char* service, const char* user, const char* mode, 
 
 const how both[] = {how::cancel, how::exit_in_conversation};
 
+// Leaves a cancellation of this thread pending (requested while disabled).
+void cancel_self_pending() {
+    int old = 0;
+    REQUIRE(::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old) == 0);
+    REQUIRE(::pthread_cancel(::pthread_self()) == 0);
+    REQUIRE(::pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, nullptr) == 0);
+}
+
+// Runs the probe's `mode` on a thread with a cancellation pending, at
+// pam_authenticate or (at_end) at pam_end: noexcept code that reaches a
+// cancellation point must hold it off, or the process aborts. The thread
+// must get back to its own pthread_testcancel and end there.
+void check_pending(const char* mode, bool at_end) {
+    CAPTURE(mode);
+    struct context {
+        const char* mode = nullptr;
+        bool at_end = false;
+        int rc = -1;
+        bool returned = false;
+    } ctx{mode, at_end};
+    auto body = [](void* p) -> void* {
+        auto* c = static_cast<context*>(p);
+        ::pam_conv conv{&stopping_conv, nullptr};
+        ::pam_handle_t* pamh = nullptr;
+        if (::pam_start("probe", "alice", &conv, &pamh) != PAM_SUCCESS) return nullptr;
+        (void)::pam_set_item(pamh, PAM_RUSER, c->mode);
+        if (!c->at_end) cancel_self_pending();
+        c->rc = ::pam_authenticate(pamh, 0);
+        if (c->at_end) cancel_self_pending();
+        (void)::pam_end(pamh, c->rc);
+        c->returned = true;
+        ::pthread_testcancel();
+        return nullptr;
+    };
+    pthread_t thread{};
+    REQUIRE(::pthread_create(&thread, nullptr, body, &ctx) == 0);
+    void* exit_value = nullptr;
+    REQUIRE(::pthread_join(thread, &exit_value) == 0);
+    CHECK(ctx.returned);
+    CHECK(ctx.rc == PAM_SUCCESS);
+    CHECK(exit_value == PTHREAD_CANCELED);
+}
+
 }  // namespace
 
 TEST_SUITE_BEGIN("thread cancellation");
@@ -171,6 +214,14 @@ TEST_CASE("module side: every conversing call of module_handle lets the unwind t
         check_module_side("probe", "alice", "authtok_prompt", m);
         check_module_side("probe", nullptr, "items", m);
     }
+}
+
+TEST_CASE("module side: a pending cancellation waits through noexcept logging and deleters") {
+    // module_handle::log, try_putenv (libpam logs), warn_unknown: pam_syslog
+    // is a cancellation point.
+    check_pending("log_pending", false);
+    // A data deleter that closes a descriptor, run by pam_end.
+    check_pending("store_closing", true);
 }
 
 TEST_CASE("module side, for comparison: pam_unix (C, pam_prompt) survives the same") {

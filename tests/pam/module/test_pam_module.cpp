@@ -701,6 +701,16 @@ TEST_CASE("another type under the same name is refused, not misread") {
     CHECK(events.take() == lines{"destroyed A"});
 }
 
+TEST_CASE("a data_key whose char array holds no NUL is refused, not read past") {
+    probe_events events;
+    application app;
+    handle h("probe", app);
+    CHECK(h.authenticate("key_without_nul") == PAM_SUCCESS);
+    CHECK(h.end(PAM_SUCCESS) == PAM_SUCCESS);
+    // The refused objects were freed by try_set_data.
+    CHECK(events.take() == lines{"destroyed K", "destroyed K"});
+}
+
 TEST_CASE("data stored through the C API is not handed out as a typed object") {
     probe_events events;
     application app;
@@ -885,6 +895,19 @@ TEST_CASE(
         CHECK(h.authenticate() == PAM_SUCCESS);
         CHECK(h.end(PAM_SUCCESS) == PAM_SUCCESS);
     }
+}
+
+TEST_CASE("PAM_CONV_AGAIN while libpam asks for the user: try_user's code is PAM_INCOMPLETE") {
+    // pam_get_user passes PAM_CONV_AGAIN (30) up; a module must not.
+    application app;
+    app.what = act::conv_again;
+    handle h("probe", app, nullptr);
+    REQUIRE(h.started() == PAM_SUCCESS);
+    CHECK(h.authenticate("user_code") == PAM_INCOMPLETE);
+    app.what = act::answer;
+    app.answers = {"alice"};
+    CHECK(h.authenticate("user_code") == PAM_SUCCESS);
+    CHECK(h.end(PAM_SUCCESS) == PAM_SUCCESS);
 }
 
 TEST_CASE("what a C module stores under a key's name is never read: a small integer, one byte") {
