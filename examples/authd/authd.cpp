@@ -352,8 +352,8 @@ pam::status authenticate_steps(pam::transaction& tx, outcome& out) {
 // PAM_USER come back (pam_user()), so password_changed is reported in thread
 // isolation only.
 std::unique_ptr<pam::hosted_transaction> start_transaction(const options& opt,
-                                                          const std::string& username,
-                                                          std::shared_ptr<outcome> out) {
+                                                           const std::string& username,
+                                                           std::shared_ptr<outcome> out) {
     pam::async_options ao;
     if (opt.answer_timeout_s > 0) ao.answer_timeout = std::chrono::seconds(opt.answer_timeout_s);
     pam::start_options so;
@@ -364,8 +364,7 @@ std::unique_ptr<pam::hosted_transaction> start_transaction(const options& opt,
     if (opt.process_isolation) {
         pam::process_options po;  // a module silent that long is killed
         if (opt.answer_timeout_s > 0) po.silence_limit = ao.answer_timeout;
-        return std::make_unique<pam::process_transaction>(opt.service, username, body, ao, so,
-                                                          po);
+        return std::make_unique<pam::process_transaction>(opt.service, username, body, ao, so, po);
     }
     return std::make_unique<pam::async_transaction>(opt.service, username, body, ao, so);
 }

@@ -71,10 +71,11 @@ int count_failure(pam::module_handle h, const void* line) {
         handoff::result<handoff::c_unique_ptr<attempts>> made =
             handoff::try_make_c_unique<attempts>();
         if (!made) return PAM_BUF_ERR;
-        seen = made->get();
         // On failure the object is freed before this returns; libpam took nothing.
         pam::status kept = h.try_set_data(attempts_key, std::move(*made));
         if (!kept) return kept.code();
+        seen = h.get_data(attempts_key);             // what libpam now owns
+        if (seen == nullptr) return PAM_SYSTEM_ERR;  // LCOV_EXCL_LINE: just stored
     }
     if (attempts::line* l = seen->find(line)) ++l->failed;
     return PAM_AUTH_ERR;

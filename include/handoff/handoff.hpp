@@ -1932,6 +1932,7 @@ private:
     std::size_t length() const noexcept {
         if (!(count_ > 0)) return 0;
         using wide = std::make_unsigned_t<Count>;
+        // NOLINTNEXTLINE(bugprone-sizeof-expression): element may be a pointer; its size is meant
         constexpr std::size_t most = std::numeric_limits<std::size_t>::max() / sizeof(element);
         if constexpr (std::numeric_limits<wide>::max() > most) {
             if (static_cast<wide>(count_) > most) return 0;

@@ -32,9 +32,9 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t* pamh, int flags, int argc, cons
     const void* stored = NULL;
     unsigned* failed = NULL;
     char* answer = NULL;
-    int rc;
-    int i;
-    int right;
+    int rc = PAM_SUCCESS;
+    int i = 0;
+    int right = 0;
 
     for (i = 0; i < argc; ++i) {
         if (strncmp(argv[i], "code=", 5) == 0) {

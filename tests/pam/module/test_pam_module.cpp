@@ -735,6 +735,7 @@ std::string demo_data_name() {
     const std::uintptr_t base = map->l_addr;
     ::dlclose(loaded);
     const std::string command = std::string("nm --defined-only ") + path;
+    // NOLINTNEXTLINE(cert-env33-c): the test runs nm, as an attacker would, on a path of its own
     std::FILE* nm = ::popen(command.c_str(), "r");
     REQUIRE(nm != nullptr);
     std::uintptr_t offset = 0;
@@ -796,9 +797,8 @@ struct delay_seen {
     int status = PAM_SUCCESS;
     unsigned usec = 0;
 };
-// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): libpam's delay function has
-// no context of its own
-delay_seen last_delay;
+// libpam's delay function has no context of its own.
+delay_seen last_delay;  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables)
 void record_delay(int status, unsigned usec, void*) {
     ++last_delay.calls;
     last_delay.status = status;
@@ -813,6 +813,8 @@ TEST_CASE("the demo asks libpam for a fail delay after a wrong code") {
     REQUIRE(h.started() == PAM_SUCCESS);
     using delay_fn = void (*)(int, unsigned, void*);
     const delay_fn fn = &record_delay;
+    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): libpam takes the function as
+    // void*
     REQUIRE(::pam_set_item(h.get(), PAM_FAIL_DELAY, reinterpret_cast<const void*>(fn)) ==
             PAM_SUCCESS);
     last_delay = {};
