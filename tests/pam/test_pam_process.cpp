@@ -304,6 +304,8 @@ TEST_CASE("process_transaction: a module that crashes gives worker_died with SIG
         pam::status s = tx.result();
         CHECK(s.code() == PAM_SYSTEM_ERR);
         CHECK(s.conversation_failure() == pam::failure::worker_died);
+        CHECK(std::string(pam::to_string(s.conversation_failure())) ==
+              "the PAM worker process died");
         CHECK(std::string(s.message()).find("signal") != std::string::npos);
         CHECK(tx.exit_info().signal == SIGSEGV);
         CHECK(tx.exit_info().exit_code == -1);
