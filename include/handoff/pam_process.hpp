@@ -758,6 +758,12 @@ private:
         while (sock_ >= 0 && !eof_) {
             ssize_t n = in_.receive(sock_, MSG_DONTWAIT);
             if (n < 0 && errno == EAGAIN) break;
+            // The worker ended with a packet of ours unread: the first read
+            // says ECONNRESET (once), and what it sent (its result) is still queued.
+            if (n < 0 && errno == ECONNRESET && !reset_) {
+                reset_ = true;
+                continue;
+            }
             if (n <= 0) {
                 eof_ = true;
                 closed_ = true;  // no more calls will come
@@ -878,6 +884,7 @@ private:
     bool closed_ = false;
     bool news_ = false;
     bool eof_ = false;
+    bool reset_ = false;  // ECONNRESET read: the worker left a packet of ours unread
     bool ready_ = false;
     bool session_sent_ = false;
     bool done_ = false;

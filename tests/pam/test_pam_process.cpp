@@ -241,6 +241,27 @@ TEST_CASE("process_transaction: close() mid-prompt fails the call; finished() wa
     CHECK(tx.result().conversation_failure() == pam::failure::input_closed);
 }
 
+TEST_CASE("process_transaction: a packet the worker never read does not lose its result") {
+    // The worker ends with the owner's last packet unread: its socket's peer
+    // then reads ECONNRESET before the worker's result, which must still count.
+    for (int i = 0; i < 50; ++i) {
+        CAPTURE(i);
+        pam::process_transaction tx("matrix", "alice", authenticate_then_account, {},
+                                    test_services(), quick());
+        std::optional<pam::pending_call> call = tx.channel().wait(patience);
+        REQUIRE(call);
+        call->answer(0, "secret");
+        REQUIRE(tx.channel().answer(std::move(*call)));
+        if (i % 2 == 0) {
+            tx.channel().set_deadline(std::chrono::steady_clock::now() + 60s);
+        } else {
+            tx.channel().close();
+        }
+        pam::status s = tx.result();
+        REQUIRE_MESSAGE(s.ok(), std::string(s.message()));
+    }
+}
+
 TEST_CASE("process_transaction: the channel moved out still answers; the transaction still ends") {
     pam::process_transaction tx("matrix", "alice", authenticate_then_account, {}, test_services(),
                                 quick());
