@@ -749,6 +749,8 @@ private:
                 kill_locked(failure::timed_out);
             } else if (eof_ && now >= eof_at_ + grace_) {
                 kill_locked(failure::none);  // it closed its socket but lives on
+            } else if (done_ && now >= done_at_ + grace_) {
+                kill_locked(failure::none);  // its result came but it lives on
             }
         }
         rearm_locked();
@@ -815,6 +817,7 @@ private:
             pam_user_.clear();
             if (!in_.bad()) pam_user_.append(user.data(), user.size());
             done_ = true;
+            done_at_ = std::chrono::steady_clock::now();
             return;
         }
         default: return;  // LCOV_EXCL_LINE: the worker sends no other kind
@@ -840,10 +843,13 @@ private:
         using clock = std::chrono::steady_clock;
         auto when = clock::time_point::max();
         if (reaped_) return when;
-        if (kill_sent_ || eof_) when = clock::now() + std::chrono::milliseconds(1);
+        // After its result or end of file it exits soon: polled, as a helper
+        // it forked may hold its socket, and then no end of file comes.
+        if (kill_sent_ || eof_ || done_) when = clock::now() + std::chrono::milliseconds(1);
         if (cancel_at_) when = std::min(when, *cancel_at_ + grace_);
         if (deadline_ != clock::time_point::max()) when = std::min(when, deadline_ + grace_);
         if (eof_) when = std::min(when, eof_at_ + grace_);
+        if (done_) when = std::min(when, done_at_ + grace_);
         when = std::min(when, silent_since_locked());
         return when;
     }
@@ -880,6 +886,7 @@ private:
     std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
     std::optional<std::chrono::steady_clock::time_point> cancel_at_;
     std::chrono::steady_clock::time_point eof_at_;
+    std::chrono::steady_clock::time_point done_at_;
     bool cancelled_ = false;
     bool closed_ = false;
     bool news_ = false;

@@ -288,6 +288,60 @@ TEST_CASE("process_transaction: the descriptor turns readable when the worker en
     CHECK(tx.result().ok());
 }
 
+TEST_CASE("process_transaction: a helper holding the worker's socket does not hide its end") {
+    // The body forks a helper that keeps the socket (3) open past the
+    // worker's exit: no end of file comes, and the descriptor must still
+    // turn readable once the worker has ended.
+    pam::process_transaction tx(
+        "permit", "alice",
+        [](pam::transaction& t) {
+            const pid_t helper = ::fork();
+            if (helper == 0) {
+                ::sleep(8);
+                ::_exit(0);
+            }
+            return helper < 0 ? pam::status(PAM_SYSTEM_ERR, "fork failed") : t.authenticate();
+        },
+        {}, test_services(), quick());
+    ::pollfd p{tx.channel().fd(), POLLIN, 0};
+    const auto start = std::chrono::steady_clock::now();
+    while (!tx.finished() && std::chrono::steady_clock::now() - start < patience) {
+        REQUIRE(::poll(&p, 1, 5000) == 1);
+        (void)tx.channel().pending();
+    }
+    CHECK(tx.finished());
+    CHECK(std::chrono::steady_clock::now() - start < 5s);
+    pam::status s = tx.result();
+    CHECK_MESSAGE(s.ok(), std::string(s.message()));
+    CHECK(tx.exit_info().exit_code == 0);
+}
+
+TEST_CASE(
+    "process_transaction: a worker that lives on after its result is killed after the grace") {
+    // Its result came, a helper holds its socket (no end of file), and it
+    // does not exit: killed after the grace period; the result stands.
+    pam::process_options o = quick(200ms);
+    o.before_exit = [] {
+        flush_coverage();
+        for (;;) ::pause();
+    };
+    pam::process_transaction tx(
+        "permit", "alice",
+        [](pam::transaction& t) {
+            const pid_t helper = ::fork();
+            if (helper == 0) {
+                ::sleep(8);
+                ::_exit(0);
+            }
+            return helper < 0 ? pam::status(PAM_SYSTEM_ERR, "fork failed") : t.authenticate();
+        },
+        {}, test_services(), o);
+    CHECK(run_out(tx) < 5s);
+    REQUIRE(tx.finished());
+    CHECK(tx.result().ok());
+    CHECK(tx.exit_info().signal == SIGKILL);
+}
+
 TEST_CASE("process_transaction: the worker holds none of the owner's descriptors") {
     int extra[2];
     REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, extra) == 0);  // another client's socket
