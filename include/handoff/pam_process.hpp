@@ -491,11 +491,11 @@ public:
         int sv[2];
         if (!in_.usable()) return error_ = ENOMEM;  // LCOV_EXCL_LINE: out of memory
         if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return error_ = errno;
-        sock_ = sv[0];
+        sock_ = above_stdio(sv[0]);
         worker_sock = sv[1];
         ::fcntl(sock_, F_SETFL, ::fcntl(sock_, F_GETFL) | O_NONBLOCK);
-        epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
-        timer_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        epoll_ = above_stdio(::epoll_create1(EPOLL_CLOEXEC));
+        timer_ = above_stdio(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
         if (epoll_ < 0 || timer_ < 0) {
             error_ = errno;
             ::close(worker_sock);
@@ -699,6 +699,15 @@ public:
     }
 
 private:
+    // An owner that closed 0, 1 or 2 would otherwise give its own descriptors
+    // those numbers, and the worker would inherit them as its stdio (a
+    // module's stderr write read back by the worker as a command).
+    static int above_stdio(int fd) noexcept {
+        if (fd < 0 || fd > 2) return fd;
+        const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        ::close(fd);
+        return moved;
+    }
     bool has_call_locked() const noexcept { return call_.size_ > 0; }
     bool over_locked() const noexcept { return cancelled_ || closed_; }
     std::chrono::steady_clock::time_point expiry_locked() const noexcept {

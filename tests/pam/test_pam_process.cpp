@@ -369,6 +369,37 @@ TEST_CASE("process_transaction: the worker holds none of the owner's descriptors
     ::close(extra[1]);
 }
 
+TEST_CASE(
+    "process_transaction: an owner without stdin or stderr lends none of its own to the worker") {
+    const int saved_in = ::dup(0);
+    const int saved_err = ::dup(2);
+    REQUIRE(saved_in >= 0);
+    REQUIRE(saved_err >= 0);
+    ::close(0);
+    ::close(2);
+    pam::status s;
+    {
+        pam::process_transaction tx(
+            "permit", "alice",
+            [](pam::transaction& t) {
+                for (int fd = 0; fd < 3; ++fd) {
+                    struct stat st {};
+                    if (::fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
+                        return pam::status(PAM_SYSTEM_ERR, "a socket on 0, 1 or 2");
+                    }
+                }
+                return t.authenticate();
+            },
+            {}, test_services(), quick());
+        s = tx.result();
+    }
+    ::dup2(saved_in, 0);
+    ::dup2(saved_err, 2);
+    ::close(saved_in);
+    ::close(saved_err);
+    CHECK_MESSAGE(s.ok(), std::string(s.message()));
+}
+
 TEST_CASE("process_transaction: a module that crashes gives worker_died with SIGSEGV") {
     const std::set<int> before = open_fds();
     {
