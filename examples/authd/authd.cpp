@@ -138,7 +138,10 @@ const char usage[] =
     "                           extension): each connection configures a session\n"
     "                           of its own, ended when it disconnects\n"
     "  --answer-timeout SECONDS a prompt unanswered this long fails the session\n"
-    "                           (auth_error; default 0: never, as greetd)\n"
+    "                           (auth_error; default 0: never, as greetd). With\n"
+    "                           --isolation process also the worker's silence\n"
+    "                           limit: a module silent this long (no prompt, no\n"
+    "                           result; pam_faildelay's wait too) is killed\n"
     "  --read-timeout SECONDS   a frame begun and not complete this long closes\n"
     "                           its connection (default 10; 0: never). A client\n"
     "                           that sends nothing is never dropped\n"
@@ -352,8 +355,8 @@ pam::status authenticate_steps(pam::transaction& tx, outcome& out) {
 // PAM_USER come back (pam_user()), so password_changed is reported in thread
 // isolation only.
 std::unique_ptr<pam::hosted_transaction> start_transaction(const options& opt,
-                                                          const std::string& username,
-                                                          std::shared_ptr<outcome> out) {
+                                                           const std::string& username,
+                                                           std::shared_ptr<outcome> out) {
     pam::async_options ao;
     if (opt.answer_timeout_s > 0) ao.answer_timeout = std::chrono::seconds(opt.answer_timeout_s);
     pam::start_options so;
@@ -364,8 +367,7 @@ std::unique_ptr<pam::hosted_transaction> start_transaction(const options& opt,
     if (opt.process_isolation) {
         pam::process_options po;  // a module silent that long is killed
         if (opt.answer_timeout_s > 0) po.silence_limit = ao.answer_timeout;
-        return std::make_unique<pam::process_transaction>(opt.service, username, body, ao, so,
-                                                          po);
+        return std::make_unique<pam::process_transaction>(opt.service, username, body, ao, so, po);
     }
     return std::make_unique<pam::async_transaction>(opt.service, username, body, ao, so);
 }
