@@ -756,10 +756,9 @@ private:
                         now >= deadline_ + grace_) ||
                        silent_since_locked() <= now) {
                 kill_locked(failure::timed_out);
-            } else if (eof_ && now >= eof_at_ + grace_) {
-                kill_locked(failure::none);  // it closed its socket but lives on
-            } else if (done_ && now >= done_at_ + grace_) {
-                kill_locked(failure::none);  // its result came but it lives on
+            } else if ((eof_ && now >= eof_at_ + grace_) || (done_ && now >= done_at_ + grace_)) {
+                // It closed its socket, or sent its result, but lives on.
+                kill_locked(failure::none);
             }
         }
         rearm_locked();
