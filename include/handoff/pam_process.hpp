@@ -491,11 +491,11 @@ public:
         int sv[2];
         if (!in_.usable()) return error_ = ENOMEM;  // LCOV_EXCL_LINE: out of memory
         if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return error_ = errno;
-        sock_ = sv[0];
+        sock_ = above_stdio(sv[0]);
         worker_sock = sv[1];
         ::fcntl(sock_, F_SETFL, ::fcntl(sock_, F_GETFL) | O_NONBLOCK);
-        epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
-        timer_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        epoll_ = above_stdio(::epoll_create1(EPOLL_CLOEXEC));
+        timer_ = above_stdio(::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
         if (epoll_ < 0 || timer_ < 0) {
             error_ = errno;
             ::close(worker_sock);
@@ -699,6 +699,15 @@ public:
     }
 
 private:
+    // An owner that closed 0, 1 or 2 would otherwise give its own descriptors
+    // those numbers, and the worker would inherit them as its stdio (a
+    // module's stderr write read back by the worker as a command).
+    static int above_stdio(int fd) noexcept {
+        if (fd < 0 || fd > 2) return fd;
+        const int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        ::close(fd);
+        return moved;
+    }
     bool has_call_locked() const noexcept { return call_.size_ > 0; }
     bool over_locked() const noexcept { return cancelled_ || closed_; }
     std::chrono::steady_clock::time_point expiry_locked() const noexcept {
@@ -747,8 +756,9 @@ private:
                         now >= deadline_ + grace_) ||
                        silent_since_locked() <= now) {
                 kill_locked(failure::timed_out);
-            } else if (eof_ && now >= eof_at_ + grace_) {
-                kill_locked(failure::none);  // it closed its socket but lives on
+            } else if ((eof_ && now >= eof_at_ + grace_) || (done_ && now >= done_at_ + grace_)) {
+                // It closed its socket, or sent its result, but lives on.
+                kill_locked(failure::none);
             }
         }
         rearm_locked();
@@ -758,6 +768,12 @@ private:
         while (sock_ >= 0 && !eof_) {
             ssize_t n = in_.receive(sock_, MSG_DONTWAIT);
             if (n < 0 && errno == EAGAIN) break;
+            // The worker ended with a packet of ours unread: the first read
+            // says ECONNRESET (once), and what it sent (its result) is still queued.
+            if (n < 0 && errno == ECONNRESET && !reset_) {
+                reset_ = true;
+                continue;
+            }
             if (n <= 0) {
                 eof_ = true;
                 closed_ = true;  // no more calls will come
@@ -809,6 +825,7 @@ private:
             pam_user_.clear();
             if (!in_.bad()) pam_user_.append(user.data(), user.size());
             done_ = true;
+            done_at_ = std::chrono::steady_clock::now();
             return;
         }
         default: return;  // LCOV_EXCL_LINE: the worker sends no other kind
@@ -834,10 +851,13 @@ private:
         using clock = std::chrono::steady_clock;
         auto when = clock::time_point::max();
         if (reaped_) return when;
-        if (kill_sent_ || eof_) when = clock::now() + std::chrono::milliseconds(1);
+        // After its result or end of file it exits soon: polled, as a helper
+        // it forked may hold its socket, and then no end of file comes.
+        if (kill_sent_ || eof_ || done_) when = clock::now() + std::chrono::milliseconds(1);
         if (cancel_at_) when = std::min(when, *cancel_at_ + grace_);
         if (deadline_ != clock::time_point::max()) when = std::min(when, deadline_ + grace_);
         if (eof_) when = std::min(when, eof_at_ + grace_);
+        if (done_) when = std::min(when, done_at_ + grace_);
         when = std::min(when, silent_since_locked());
         return when;
     }
@@ -874,10 +894,12 @@ private:
     std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
     std::optional<std::chrono::steady_clock::time_point> cancel_at_;
     std::chrono::steady_clock::time_point eof_at_;
+    std::chrono::steady_clock::time_point done_at_;
     bool cancelled_ = false;
     bool closed_ = false;
     bool news_ = false;
     bool eof_ = false;
+    bool reset_ = false;  // ECONNRESET read: the worker left a packet of ours unread
     bool ready_ = false;
     bool session_sent_ = false;
     bool done_ = false;

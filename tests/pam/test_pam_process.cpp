@@ -241,6 +241,27 @@ TEST_CASE("process_transaction: close() mid-prompt fails the call; finished() wa
     CHECK(tx.result().conversation_failure() == pam::failure::input_closed);
 }
 
+TEST_CASE("process_transaction: a packet the worker never read does not lose its result") {
+    // The worker ends with the owner's last packet unread: its socket's peer
+    // then reads ECONNRESET before the worker's result, which must still count.
+    for (int i = 0; i < 50; ++i) {
+        CAPTURE(i);
+        pam::process_transaction tx("matrix", "alice", authenticate_then_account, {},
+                                    test_services(), quick());
+        std::optional<pam::pending_call> call = tx.channel().wait(patience);
+        REQUIRE(call);
+        call->answer(0, "secret");
+        REQUIRE(tx.channel().answer(std::move(*call)));
+        if (i % 2 == 0) {
+            tx.channel().set_deadline(std::chrono::steady_clock::now() + 60s);
+        } else {
+            tx.channel().close();
+        }
+        pam::status s = tx.result();
+        REQUIRE_MESSAGE(s.ok(), std::string(s.message()));
+    }
+}
+
 TEST_CASE("process_transaction: the channel moved out still answers; the transaction still ends") {
     pam::process_transaction tx("matrix", "alice", authenticate_then_account, {}, test_services(),
                                 quick());
@@ -265,6 +286,60 @@ TEST_CASE("process_transaction: the descriptor turns readable when the worker en
     }
     CHECK(tx.finished());
     CHECK(tx.result().ok());
+}
+
+TEST_CASE("process_transaction: a helper holding the worker's socket does not hide its end") {
+    // The body forks a helper that keeps the socket (3) open past the
+    // worker's exit: no end of file comes, and the descriptor must still
+    // turn readable once the worker has ended.
+    pam::process_transaction tx(
+        "permit", "alice",
+        [](pam::transaction& t) {
+            const pid_t helper = ::fork();
+            if (helper == 0) {
+                ::sleep(8);
+                ::_exit(0);
+            }
+            return helper < 0 ? pam::status(PAM_SYSTEM_ERR, "fork failed") : t.authenticate();
+        },
+        {}, test_services(), quick());
+    ::pollfd p{tx.channel().fd(), POLLIN, 0};
+    const auto start = std::chrono::steady_clock::now();
+    while (!tx.finished() && std::chrono::steady_clock::now() - start < patience) {
+        REQUIRE(::poll(&p, 1, 5000) == 1);
+        (void)tx.channel().pending();
+    }
+    CHECK(tx.finished());
+    CHECK(std::chrono::steady_clock::now() - start < 5s);
+    pam::status s = tx.result();
+    CHECK_MESSAGE(s.ok(), std::string(s.message()));
+    CHECK(tx.exit_info().exit_code == 0);
+}
+
+TEST_CASE(
+    "process_transaction: a worker that lives on after its result is killed after the grace") {
+    // Its result came, a helper holds its socket (no end of file), and it
+    // does not exit: killed after the grace period; the result stands.
+    pam::process_options o = quick(200ms);
+    o.before_exit = [] {
+        flush_coverage();
+        for (;;) ::pause();
+    };
+    pam::process_transaction tx(
+        "permit", "alice",
+        [](pam::transaction& t) {
+            const pid_t helper = ::fork();
+            if (helper == 0) {
+                ::sleep(8);
+                ::_exit(0);
+            }
+            return helper < 0 ? pam::status(PAM_SYSTEM_ERR, "fork failed") : t.authenticate();
+        },
+        {}, test_services(), o);
+    CHECK(run_out(tx) < 5s);
+    REQUIRE(tx.finished());
+    CHECK(tx.result().ok());
+    CHECK(tx.exit_info().signal == SIGKILL);
 }
 
 TEST_CASE("process_transaction: the worker holds none of the owner's descriptors") {
@@ -292,6 +367,37 @@ TEST_CASE("process_transaction: the worker holds none of the owner's descriptors
     CHECK_MESSAGE(s.ok(), std::string(s.message()));
     ::close(extra[0]);
     ::close(extra[1]);
+}
+
+TEST_CASE(
+    "process_transaction: an owner without stdin or stderr lends none of its own to the worker") {
+    const int saved_in = ::dup(0);
+    const int saved_err = ::dup(2);
+    REQUIRE(saved_in >= 0);
+    REQUIRE(saved_err >= 0);
+    ::close(0);
+    ::close(2);
+    pam::status s;
+    {
+        pam::process_transaction tx(
+            "permit", "alice",
+            [](pam::transaction& t) {
+                for (int fd = 0; fd < 3; ++fd) {
+                    struct stat st {};
+                    if (::fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
+                        return pam::status(PAM_SYSTEM_ERR, "a socket on 0, 1 or 2");
+                    }
+                }
+                return t.authenticate();
+            },
+            {}, test_services(), quick());
+        s = tx.result();
+    }
+    ::dup2(saved_in, 0);
+    ::dup2(saved_err, 2);
+    ::close(saved_in);
+    ::close(saved_err);
+    CHECK_MESSAGE(s.ok(), std::string(s.message()));
 }
 
 TEST_CASE("process_transaction: a module that crashes gives worker_died with SIGSEGV") {
