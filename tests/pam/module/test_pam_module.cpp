@@ -813,10 +813,11 @@ TEST_CASE("the demo asks libpam for a fail delay after a wrong code") {
     REQUIRE(h.started() == PAM_SUCCESS);
     using delay_fn = void (*)(int, unsigned, void*);
     const delay_fn fn = &record_delay;
-    // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): libpam takes the function as
-    // void*
+    // libpam takes the delay function as the item's void*.
+    // NOLINTBEGIN(cppcoreguidelines-pro-type-reinterpret-cast)
     REQUIRE(::pam_set_item(h.get(), PAM_FAIL_DELAY, reinterpret_cast<const void*>(fn)) ==
             PAM_SUCCESS);
+    // NOLINTEND(cppcoreguidelines-pro-type-reinterpret-cast)
     last_delay = {};
     CHECK(h.authenticate() == PAM_AUTH_ERR);
     CHECK(last_delay.calls == 1);
