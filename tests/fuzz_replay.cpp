@@ -5,6 +5,9 @@
 // under qemu-user) check the corpus the Clang fuzzer built. A target reports a
 // breach by aborting or trapping, so reaching the end means every input held.
 //
+// A target's LLVMFuzzerInitialize, when it has one, runs first, as libFuzzer
+// runs it.
+//
 // usage: fuzz_replay CORPUS_DIR_OR_FILE...
 // Fails when an argument cannot be read or when no input was found at all,
 // so a missing corpus cannot pass as an empty one.
@@ -21,6 +24,8 @@
 #include <sys/stat.h>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
+// Optional in a target, as with libFuzzer: called once before the first input.
+extern "C" __attribute__((weak)) int LLVMFuzzerInitialize(int* argc, char*** argv);
 
 namespace {
 
@@ -56,6 +61,7 @@ bool inputs_of(const std::string& path, std::vector<std::string>& out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (LLVMFuzzerInitialize != nullptr) LLVMFuzzerInitialize(&argc, &argv);
     std::vector<std::string> inputs;
     for (int i = 1; i < argc; ++i) {
         if (!inputs_of(argv[i], inputs)) {

@@ -432,3 +432,14 @@ TEST_CASE("the throwing forms throw and leave the vector unchanged") {
     CHECK_THROWS_AS(v.reserve(std::numeric_limits<std::size_t>::max()), std::length_error);
 }
 #endif
+
+TEST_CASE("a const vector reads its elements through operator[]") {
+    handoff_test::reset_state();
+    int_vector v;
+    REQUIRE(v.try_push_back(7) == errc::ok);
+    REQUIRE(v.try_push_back(9) == errc::ok);
+    const int_vector& view = v;
+    CHECK(view[0] == 7);
+    CHECK(view[1] == 9);
+    CHECK(&view[1] == v.data() + 1);
+}

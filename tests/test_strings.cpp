@@ -240,3 +240,16 @@ TEST_CASE("from throws invalid_argument for a NULL C string") {
     CHECK_THROWS_AS(handoff::c_string_list<>::from(args), std::invalid_argument);
 }
 #endif
+
+TEST_CASE("c_string_list reset frees the strings and the array, and the list is empty") {
+    handoff_test::reset_state();
+    auto list = *tracked_list::try_from({"one", "two"});
+    CHECK(state().live_count == 3);
+    list.reset();
+    CHECK(state().live_count == 0);
+    CHECK(list.get() == nullptr);
+    CHECK(list.size() == 0);
+    CHECK(list.empty());
+    list.reset();  // twice is harmless
+    CHECK(state().live_count == 0);
+}

@@ -92,7 +92,8 @@ struct expected {
 
 expected model(const plan& p) {
     if (p.rc == PAM_BUF_ERR) return {PAM_BUF_ERR, pam::failure::out_of_memory};
-    if (p.rc == PAM_CONV_AGAIN) return {PAM_CONV_AGAIN, pam::failure::conversation_error};
+    // A module never passes PAM_CONV_AGAIN up: the header makes it PAM_INCOMPLETE.
+    if (p.rc == PAM_CONV_AGAIN) return {PAM_INCOMPLETE, pam::failure::conversation_error};
     if (p.rc != PAM_SUCCESS) return {PAM_CONV_ERR, pam::failure::conversation_error};
     bool any_prompt = false;
     for (const pam::outgoing& m : p.messages)
