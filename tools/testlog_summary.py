@@ -4,6 +4,7 @@
 usage: testlog_summary.py [--failed-builds N] TESTLOG.json...
        testlog_summary.py --inputs SUMMARY-INPUTS...
        testlog_summary.py --show-suite SUITE TESTLOG.json
+       testlog_summary.py --no-skips TESTLOG.json
 
 Reads Meson's testlog JSON files (one JSON object per line) and prints one
 line "N passed, N failed" (", N skipped" when any were skipped). Builds that
@@ -18,6 +19,10 @@ A file that is missing (a run that never finished) counts as a failed build.
 
 --show-suite prints what each test of SUITE wrote (its figures), indented,
 at most SHOW_LINES lines a test; it prints nothing when the suite did not run.
+
+--no-skips exits 1, naming them, when any test of the log was skipped (a
+missing testlog counts too): tools/check's plain-sequence configuration
+allows none.
 """
 import json
 import sys
@@ -51,10 +56,26 @@ def show_suite(suite, path):
     return 0
 
 
+def no_skips(path):
+    """Exits 1 when a test of the log was skipped or the log is missing."""
+    try:
+        with open(path) as f:
+            tests = [json.loads(line) for line in f if line.strip()]
+    except OSError:
+        print("    no testlog: %s" % path)
+        return 1
+    skipped = [t.get("name", "?") for t in tests if t.get("result") in SKIPPED]
+    for name in skipped:
+        print("    skipped, where no test may skip: %s" % name)
+    return 1 if skipped else 0
+
+
 def main(argv):
     args = argv[1:]
     if args[:1] == ["--show-suite"]:
         return show_suite(args[1], args[2])
+    if args[:1] == ["--no-skips"]:
+        return no_skips(args[1])
     failed_builds = 0
     if args[:1] == ["--failed-builds"]:
         failed_builds = int(args[1])

@@ -21,10 +21,6 @@ usage: run.py SCENARIO SOURCE_ROOT
   meson_no_cpp_std    a Meson project that forgets cpp_std, built by clang++
                       (C++14 by default), with handoff as a subproject: setup
                       stops with handoff's own message (C++17 needed)
-  plain_sequence      exactly `meson setup b && meson test -C b` (no compile
-                      step) in the unpacked release tarball: every
-                      registered test runs and passes, so the plain sequence
-                      works on a clean copy and the tarball passes its tests
 
 The release tarball is checked to hold exactly `git ls-files`.
 
@@ -420,39 +416,9 @@ def meson_no_cpp_std(src, work):
     expect("Could not get define" not in proc.stdout, "meson setup failed on a compiler check")
 
 
-def plain_sequence(src, work):
-    # The unpacked release tarball is a clean copy of HEAD (dist_tarball checks
-    # its files), so one build shows both that a new user's first two commands
-    # pass and that the tarball passes its own tests.
-    tarball, _, _ = dist_tarball(src, work)
-    with tarfile.open(tarball) as tar:
-        tar.extractall(os.path.join(work, "unpacked"))
-    tree = os.path.join(work, "unpacked", "handoff-" + src.version)
-    # Exactly what a new user types: no options, no compile step.
-    run(["meson", "setup", "b"], cwd=tree, quiet=True)
-    print("$ meson test -C b   (in %s)" % tree, flush=True)
-    proc = subprocess.run(["meson", "test", "-C", "b"], cwd=tree)
-    registered = json.loads(run(["meson", "introspect", "--tests", "b"], cwd=tree, quiet=True))
-    results = [json.loads(line)
-               for line in open(os.path.join(tree, "b", "meson-logs", "testlog.json"))]
-
-    def suites(result):  # "handoff:e2e+pam / e2e_oddball" -> ["e2e", "pam"]
-        return result["name"].split(" / ")[0].split(":")[-1].split("+")
-
-    # Only this suite skips (it is nested there); everything else must pass.
-    bad = ["%s: %s" % (r["name"], r["result"]) for r in results
-           if r["result"] != "OK" and not (r["result"] == "SKIP" and "consumers" in suites(r))]
-    expect(not bad, "in the plain sequence: " + ", ".join(bad))
-    expect(proc.returncode == 0, "meson test exited with %d" % proc.returncode)
-    expect(len(results) == len(registered) > 0,
-           "%d of %d registered tests ran" % (len(results), len(registered)))
-    print("plain sequence: %d tests, %d OK" % (len(results),
-                                                sum(r["result"] == "OK" for r in results)))
-
-
 SCENARIOS = {f.__name__: f for f in (vendored, install_meson, install_cmake, install_identical,
                                      cmake_subdirectory, cmake_fetchcontent, meson_dist_wrap,
-                                     meson_no_cpp_std, plain_sequence)}
+                                     meson_no_cpp_std)}
 
 
 def main(argv):
