@@ -272,19 +272,25 @@ bool acceptable(pam::module_handle h, pam::module_flags flags, std::string_view 
     return false;
 }
 
-}  // namespace
-
-HANDOFF_PAM_AUTHENTICATE(h, flags, args) {
-    const std::optional<options> o = read_options(h, args);
-    if (!o) return PAM_SERVICE_ERR;
-    // A copy: libpam's string goes if the conversation sets PAM_USER.
-    std::string user;
+// PAM_USER (asked for when unset), copied into `user`: libpam's string goes
+// if a later conversation sets PAM_USER. PAM_SUCCESS, the code of the failed
+// ask, or PAM_USER_UNKNOWN for a name the file cannot hold.
+int copy_user(pam::module_handle h, std::string& user) {
     {
         const pam::libpam_string lent = h.try_user();
         if (!lent) return lent.code();
         user = lent.view();
     }
-    if (!storable_user(user)) return PAM_USER_UNKNOWN;
+    return storable_user(user) ? PAM_SUCCESS : PAM_USER_UNKNOWN;
+}
+
+}  // namespace
+
+HANDOFF_PAM_AUTHENTICATE(h, flags, args) {
+    const std::optional<options> o = read_options(h, args);
+    if (!o) return PAM_SERVICE_ERR;
+    std::string user;
+    if (const int rc = copy_user(h, user); rc != PAM_SUCCESS) return rc;
     const pam::libpam_string token = h.try_authtok();
     if (!token) return token.code();
     return check_password(h, flags, *o, user, token.view(), PAM_AUTHINFO_UNAVAIL);
@@ -298,12 +304,7 @@ HANDOFF_PAM_CHAUTHTOK(h, flags, args) {
     // Copies of what libpam lends (the old password wiped): a conversation
     // may set PAM_USER or PAM_OLDAUTHTOK, and libpam's strings go then.
     std::string user;
-    {
-        const pam::libpam_string lent = h.try_user();
-        if (!lent) return lent.code();
-        user = lent.view();
-    }
-    if (!storable_user(user)) return PAM_USER_UNKNOWN;
+    if (const int rc = copy_user(h, user); rc != PAM_SUCCESS) return rc;
 
     // Both passes check the old password: the file may have changed between them.
     wiped_string old;
