@@ -326,9 +326,14 @@ bool install_signals() {
 // What the worker learns that the loop reports: written on the worker, read
 // after result() has joined it. Shared with the body, because a transaction
 // that is cancelled outlives its session until it has finished (ending_).
+// A worker process writes its own copy: it sends it back as its report.
 struct outcome {
     std::string pam_user;
     bool password_changed = false;
+
+    // The report of a worker process (pam::worker::report): one word a flag.
+    std::string to_report() const { return password_changed ? "password_changed" : ""; }
+    void from_report(std::string_view report) { password_changed = report == "password_changed"; }
 };
 
 // The PAM steps of a session, as greetd takes them, on the worker thread.
@@ -351,24 +356,34 @@ pam::status authenticate_steps(pam::transaction& tx, outcome& out) {
 
 // Where a session's transaction is made: one place, so how it runs (a worker
 // process or a thread, --isolation) is chosen in one place. In a worker
-// process the body's writes to `out` stay in the worker: only the status and
-// PAM_USER come back (pam_user()), so password_changed is reported in thread
-// isolation only.
+// process the body's writes to `out` stay in the worker: the status and
+// PAM_USER come back, and the rest of `out` as the worker's report, which the
+// loop reads from `*process` (set in process isolation, else null).
 std::unique_ptr<pam::hosted_transaction> start_transaction(const options& opt,
                                                            const std::string& username,
-                                                           std::shared_ptr<outcome> out) {
+                                                           std::shared_ptr<outcome> out,
+                                                           pam::process_transaction** process) {
     pam::async_options ao;
     if (opt.answer_timeout_s > 0) ao.answer_timeout = std::chrono::seconds(opt.answer_timeout_s);
     pam::start_options so;
     so.confdir = opt.confdir;
-    auto body = [out = std::move(out)](pam::transaction& tx) {
-        return authenticate_steps(tx, *out);
-    };
+    *process = nullptr;
     if (opt.process_isolation) {
         pam::process_options po;  // a module silent that long is killed
         if (opt.answer_timeout_s > 0) po.silence_limit = ao.answer_timeout;
-        return std::make_unique<pam::process_transaction>(opt.service, username, body, ao, so, po);
+        auto body = [out = std::move(out)](pam::transaction& tx, pam::worker& w) {
+            pam::status st = authenticate_steps(tx, *out);
+            (void)w.report(out->to_report());
+            return st;
+        };
+        auto tx =
+            std::make_unique<pam::process_transaction>(opt.service, username, body, ao, so, po);
+        *process = tx.get();
+        return tx;
     }
+    auto body = [out = std::move(out)](pam::transaction& tx) {
+        return authenticate_steps(tx, *out);
+    };
     return std::make_unique<pam::async_transaction>(opt.service, username, body, ao, so);
 }
 
@@ -384,8 +399,9 @@ struct session {
     std::string username;
     std::shared_ptr<outcome> result = std::make_shared<outcome>();
     std::unique_ptr<pam::hosted_transaction> tx;
-    std::optional<pam::pending_call> call;  // the call being asked, message by message
-    std::size_t next = 0;                   // the message being answered
+    pam::process_transaction* process = nullptr;  // tx, in process isolation
+    std::optional<pam::pending_call> call;        // the call being asked, message by message
+    std::size_t next = 0;                         // the message being answered
     phase now = phase::running;
     client* waiter = nullptr;   // the connection waiting for our next response
     std::size_t owner_id = 0;   // the connection that created it (its share)
@@ -807,7 +823,7 @@ private:
         auto s = std::make_unique<session>();
         s->username = std::move(username);
         s->owner_id = c.id;
-        s->tx = start_transaction(opt_, s->username, s->result);
+        s->tx = start_transaction(opt_, s->username, s->result, &s->process);
         s->waiter = &c;
         c.waiting = true;
         std::unique_ptr<session>& where = slot(c);
@@ -912,7 +928,9 @@ private:
         if (!s.tx->finished()) return;
         pam::status st = s.tx->result();
         s.result->pam_user = s.tx->pam_user();  // from the worker too
+        if (s.process != nullptr) s.result->from_report(s.process->report());
         s.tx.reset();
+        s.process = nullptr;
         std::string payload;
         const char* outcome = "success";
         if (st.ok()) {

@@ -848,10 +848,8 @@ def expired_password(d, authd):
                    % reply)
             expect(len(prompts) == 4, "the password, then pam_chauthtok's prompts: %r" % prompts)
             event = d2.next_event("session")
-            # A worker process sends back its status and PAM_USER only: the
-            # flag is reported in thread isolation.
-            changed = True if os.environ.get("HANDOFF_AUTHD_ISOLATION") == "thread" else None
-            expect(event.get("outcome") == "success" and event.get("password_changed") is changed,
+            # In both isolations: a worker process reports it to the daemon.
+            expect(event.get("outcome") == "success" and event.get("password_changed") is True,
                    "the session says the password changed: %r" % event)
             c.cancel()
             with open(services.passdb) as f:
@@ -864,6 +862,9 @@ def expired_password(d, authd):
             while reply.get("type") == "auth_message" and answers:
                 reply = c.answer(answers.pop(0))
             expect_error(reply, "auth_error", None, "a failed change fails the login")
+            event = d2.next_event("session")
+            expect(event.get("outcome") == "auth_error" and "password_changed" not in event,
+                   "a failed change is not reported as a change: %r" % event)
             c.cancel()
         finally:
             finish(d2)
