@@ -275,6 +275,14 @@ long long cpu_time_us() {
     return us(ru.ru_utime) + us(ru.ru_stime) + us(workers.ru_utime) + us(workers.ru_stime);
 }
 
+// User and system time of the reaped worker processes alone.
+long long cpu_workers_us() {
+    rusage workers{};
+    ::getrusage(RUSAGE_CHILDREN, &workers);
+    return static_cast<long long>(workers.ru_utime.tv_sec + workers.ru_stime.tv_sec) * 1000000 +
+           workers.ru_utime.tv_usec + workers.ru_stime.tv_usec;
+}
+
 long status_field(const char* name) {
     std::ifstream f("/proc/self/status");
     std::string line;
@@ -696,6 +704,7 @@ private:
               {"rss_kb", status_field("VmRSS")},
               {"rss_peak_kb", status_field("VmHWM")},
               {"cpu_us", cpu_time_us()},
+              {"cpu_workers_us", cpu_workers_us()},
               {"heap_bytes", heap_in_use()},
               {"heap_source", heap_source}});
     }
