@@ -360,6 +360,10 @@ struct outcome {
         return greetd_ipc::dump(j);
     }
     void from_report(const std::string& report) {
+        // None when the body never ran (pam_start failed) or the worker died:
+        // not parsed (nlohmann builds a parse_error object even when it does
+        // not throw, which UBSan's vptr check reports for an empty input).
+        if (report.empty()) return;
         const nlohmann::json j = nlohmann::json::parse(report, nullptr, /*allow_exceptions=*/false);
         if (!j.is_object()) return;
         auto text = [&](const char* key) {
