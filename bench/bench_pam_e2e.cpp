@@ -3,10 +3,13 @@
 // same pam_start / pam_authenticate / pam_end calls and differ only in the
 // conversation function, which a trampoline times. Reports authentications
 // per second and the share of the time spent inside the conversation.
-// Needs the pam_wrapper environment (bench/meson.build sets it).
+// Needs the pam_wrapper environment (bench/meson.build sets it), or
+// HANDOFF_PAM_CONFDIR naming a service directory (pam_start_confdir), as
+// tools/bench-authd runs it beside authd --confdir.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
+#include <cstdlib>
 
 #include "conversations.hpp"
 
@@ -31,6 +34,15 @@ int timed_conv(int n, const ::pam_message** msg, ::pam_response** resp, void* ap
     return rc;
 }
 
+int start_matrix(const ::pam_conv* conv, ::pam_handle_t** h) {
+#if HANDOFF_PAM_HAS_START_CONFDIR
+    if (const char* dir = std::getenv("HANDOFF_PAM_CONFDIR")) {
+        return ::pam_start_confdir("matrix", "alice", conv, dir, h);
+    }
+#endif
+    return ::pam_start("matrix", "alice", conv, h);
+}
+
 void authenticate_loop(benchmark::State& state, conv_fn inner, void* inner_appdata,
                        bench::answers* a) {
     timed t{inner, inner_appdata, a};
@@ -38,7 +50,7 @@ void authenticate_loop(benchmark::State& state, conv_fn inner, void* inner_appda
     auto begin = clock_type::now();
     for (auto _ : state) {
         ::pam_handle_t* h = nullptr;
-        if (::pam_start("matrix", "alice", &conv, &h) != PAM_SUCCESS) {
+        if (start_matrix(&conv, &h) != PAM_SUCCESS) {
             state.SkipWithError("pam_start failed");
             break;
         }

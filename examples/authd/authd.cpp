@@ -10,7 +10,9 @@
 // --isolation thread a pam::async_transaction on a thread; its prompts
 // come back through the channel and go out one auth_message at a time, as
 // greetd sends them. start_session starts nothing: it answers success and
-// records what it would have started.
+// records what it would have started (in a worker process: handed to the
+// worker, which awaits it after authentication and reports what it received;
+// the record is written from that report).
 // SPDX-License-Identifier: MIT
 #include "greetd_ipc.hpp"
 
@@ -146,9 +148,11 @@ const char usage[] =
     "                           its connection (default 10; 0: never). A client\n"
     "                           that sends nothing is never dropped\n"
     "  --max-sessions N         PAM transactions at once, counting those still\n"
-    "                           ending; create_session beyond it is refused with\n"
-    "                           an error (default 16). A connection holds at most\n"
-    "                           2 of them (its session and one still ending)\n"
+    "                           ending (and, with --isolation process, workers\n"
+    "                           awaiting start_session); create_session beyond it\n"
+    "                           is refused with an error (default 16). A\n"
+    "                           connection holds at most 2 of them (its session\n"
+    "                           and one still ending)\n"
     "  --max-clients N          connections at once; more are refused (default 64)\n"
     "  --isolation process      each session's PAM runs in a worker process of its\n"
     "                           own (pam::process_transaction; the default)\n"
@@ -271,6 +275,14 @@ long long cpu_time_us() {
     return us(ru.ru_utime) + us(ru.ru_stime) + us(workers.ru_utime) + us(workers.ru_stime);
 }
 
+// User and system time of the reaped worker processes alone.
+long long cpu_workers_us() {
+    rusage workers{};
+    ::getrusage(RUSAGE_CHILDREN, &workers);
+    return static_cast<long long>(workers.ru_utime.tv_sec + workers.ru_stime.tv_sec) * 1000000 +
+           workers.ru_utime.tv_usec + workers.ru_stime.tv_usec;
+}
+
 long status_field(const char* name) {
     std::ifstream f("/proc/self/status");
     std::string line;
@@ -326,9 +338,53 @@ bool install_signals() {
 // What the worker learns that the loop reports: written on the worker, read
 // after result() has joined it. Shared with the body, because a transaction
 // that is cancelled outlives its session until it has finished (ending_).
+// A worker process writes its own copy: it sends it back as its report.
 struct outcome {
     std::string pam_user;
     bool password_changed = false;
+    // In a worker process: the start_session request as the worker received
+    // it, and the worker's process id.
+    bool started = false;
+    std::vector<std::string> cmd;
+    std::vector<std::string> env;
+    long worker = 0;
+
+    // The report of a worker process (pam::worker::report), a JSON object.
+    std::string to_report() const {
+        nlohmann::json j = {{"pam_user", pam_user}, {"password_changed", password_changed}};
+        if (started) {
+            j["cmd"] = cmd;
+            j["env"] = env;
+            j["worker"] = worker;
+        }
+        return greetd_ipc::dump(j);
+    }
+    void from_report(const std::string& report) {
+        // None when the body never ran (pam_start failed) or the worker died:
+        // not parsed (nlohmann builds a parse_error object even when it does
+        // not throw, which UBSan's vptr check reports for an empty input).
+        if (report.empty()) return;
+        const nlohmann::json j = nlohmann::json::parse(report, nullptr, /*allow_exceptions=*/false);
+        if (!j.is_object()) return;
+        auto text = [&](const char* key) {
+            auto it = j.find(key);
+            return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+        };
+        auto texts = [&](const char* key, std::vector<std::string>& to) {
+            auto it = j.find(key);
+            if (it == j.end() || !it->is_array()) return false;
+            to.clear();
+            for (const nlohmann::json& e : *it)
+                to.push_back(e.is_string() ? e.get<std::string>() : "");
+            return true;
+        };
+        pam_user = text("pam_user");
+        auto changed = j.find("password_changed");
+        password_changed = changed != j.end() && changed->is_boolean() && changed->get<bool>();
+        started = texts("cmd", cmd) && texts("env", env);
+        auto pid = j.find("worker");
+        worker = pid != j.end() && pid->is_number_integer() ? pid->get<long>() : 0;
+    }
 };
 
 // The PAM steps of a session, as greetd takes them, on the worker thread.
@@ -351,24 +407,47 @@ pam::status authenticate_steps(pam::transaction& tx, outcome& out) {
 
 // Where a session's transaction is made: one place, so how it runs (a worker
 // process or a thread, --isolation) is chosen in one place. In a worker
-// process the body's writes to `out` stay in the worker: only the status and
-// PAM_USER come back (pam_user()), so password_changed is reported in thread
-// isolation only.
+// process the body's writes to `out` stay in the worker: the status and
+// PAM_USER come back, and the rest of `out` as the worker's report, which the
+// loop reads from `*process` (set in process isolation, else null).
 std::unique_ptr<pam::hosted_transaction> start_transaction(const options& opt,
                                                            const std::string& username,
-                                                           std::shared_ptr<outcome> out) {
+                                                           std::shared_ptr<outcome> out,
+                                                           pam::process_transaction** process) {
     pam::async_options ao;
     if (opt.answer_timeout_s > 0) ao.answer_timeout = std::chrono::seconds(opt.answer_timeout_s);
     pam::start_options so;
     so.confdir = opt.confdir;
-    auto body = [out = std::move(out)](pam::transaction& tx) {
-        return authenticate_steps(tx, *out);
-    };
+    *process = nullptr;
     if (opt.process_isolation) {
         pam::process_options po;  // a module silent that long is killed
         if (opt.answer_timeout_s > 0) po.silence_limit = ao.answer_timeout;
-        return std::make_unique<pam::process_transaction>(opt.service, username, body, ao, so, po);
+        // After authentication the worker awaits start_session: the record
+        // is written from the request as it reached the worker, which sends
+        // it back in its report (a request too long for a report fails).
+        auto body = [out = std::move(out)](pam::transaction& tx, pam::worker& w) {
+            pam::status st = authenticate_steps(tx, *out);
+            (void)w.report(out->to_report());
+            if (!st) return st;
+            std::optional<pam::session_request> request = w.await_session();
+            if (!request) return pam::status(PAM_ABORT, "no start_session came");
+            out->started = true;
+            out->cmd = std::move(request->command);
+            out->env = std::move(request->environment);
+            out->worker = static_cast<long>(::getpid());
+            if (!w.report(out->to_report())) {
+                return pam::status(PAM_BUF_ERR, "start_session too long to record");
+            }
+            return pam::status();
+        };
+        auto tx =
+            std::make_unique<pam::process_transaction>(opt.service, username, body, ao, so, po);
+        *process = tx.get();
+        return tx;
     }
+    auto body = [out = std::move(out)](pam::transaction& tx) {
+        return authenticate_steps(tx, *out);
+    };
     return std::make_unique<pam::async_transaction>(opt.service, username, body, ao, so);
 }
 
@@ -376,16 +455,18 @@ struct client;
 
 struct session {
     enum class phase {
-        running,  // PAM works
-        asking,   // a message is out (or waits for a client to ask for it)
-        ready,    // authenticated: start_session may come
-        failed,   // PAM failed: dead until cancel_session (greetd's rule)
+        running,   // PAM works
+        asking,    // a message is out (or waits for a client to ask for it)
+        ready,     // authenticated: start_session may come (a worker process awaits it)
+        starting,  // start_session handed to the worker process: its report is awaited
+        failed,    // PAM failed: dead until cancel_session (greetd's rule)
     };
     std::string username;
     std::shared_ptr<outcome> result = std::make_shared<outcome>();
     std::unique_ptr<pam::hosted_transaction> tx;
-    std::optional<pam::pending_call> call;  // the call being asked, message by message
-    std::size_t next = 0;                   // the message being answered
+    pam::process_transaction* process = nullptr;  // tx, in process isolation
+    std::optional<pam::pending_call> call;        // the call being asked, message by message
+    std::size_t next = 0;                         // the message being answered
     phase now = phase::running;
     client* waiter = nullptr;   // the connection waiting for our next response
     std::size_t owner_id = 0;   // the connection that created it (its share)
@@ -529,7 +610,7 @@ private:
             what.emplace_back(source::client_socket, i);
         }
         each_session([&](session& s) {
-            if (s.tx && (s.now == session::phase::running || s.now == session::phase::asking)) {
+            if (s.tx) {
                 fds.push_back({s.tx->channel().fd(), POLLIN, 0});
                 what.emplace_back(source::channel, sessions.size());
                 sessions.push_back(&s);
@@ -627,6 +708,7 @@ private:
               {"rss_kb", status_field("VmRSS")},
               {"rss_peak_kb", status_field("VmHWM")},
               {"cpu_us", cpu_time_us()},
+              {"cpu_workers_us", cpu_workers_us()},
               {"heap_bytes", heap_in_use()},
               {"heap_source", heap_source}});
     }
@@ -775,11 +857,15 @@ private:
         case request_type::start_session:
             if (!s) return respond(c, greetd_ipc::error(false, "no session active"));
             if (s->now == session::phase::failed) return tell_failure(c, *s);
+            if (s->now == session::phase::starting) {
+                return respond(c, greetd_ipc::error(false, "the session is starting"));
+            }
             if (s->now != session::phase::ready) {
                 // greetd drops a session started before it is ready.
                 end_session(s, "not_ready", &c);
                 return respond(c, greetd_ipc::error(false, "session is not ready"));
             }
+            if (s->process != nullptr) return start_in_worker(c, s, std::move(r));
             emit({{"event", "start_session"},
                   {"username", s->username},
                   {"pam_user", s->result->pam_user},
@@ -807,7 +893,7 @@ private:
         auto s = std::make_unique<session>();
         s->username = std::move(username);
         s->owner_id = c.id;
-        s->tx = start_transaction(opt_, s->username, s->result);
+        s->tx = start_transaction(opt_, s->username, s->result, &s->process);
         s->waiter = &c;
         c.waiting = true;
         std::unique_ptr<session>& where = slot(c);
@@ -836,6 +922,7 @@ private:
         case session::phase::ready:
             return respond(c, greetd_ipc::error(false, "no auth message is pending"));
         case session::phase::running:
+        case session::phase::starting:
             return respond(c, greetd_ipc::error(false, "a request of this session is in progress"));
         case session::phase::asking: break;
         }
@@ -909,10 +996,26 @@ private:
             s.tx->channel().cancel();
             s.now = session::phase::running;
         }
+        if (s.process != nullptr && s.now == session::phase::running &&
+            s.process->awaiting_session()) {
+            // Authenticated: the worker stays, awaiting start_session.
+            s.result->from_report(s.process->report());
+            return authenticated(s, pam::status());
+        }
         if (!s.tx->finished()) return;
         pam::status st = s.tx->result();
+        if (s.now == session::phase::ready || s.now == session::phase::starting) {
+            return worker_ended(s, st);
+        }
         s.result->pam_user = s.tx->pam_user();  // from the worker too
+        if (s.process != nullptr) s.result->from_report(s.process->report());
         s.tx.reset();
+        s.process = nullptr;
+        authenticated(s, st);
+    }
+
+    // The end of authentication (`st`): the client hears it, and the record.
+    void authenticated(session& s, const pam::status& st) {
         std::string payload;
         const char* outcome = "success";
         if (st.ok()) {
@@ -940,6 +1043,57 @@ private:
         tell_waiter(s, payload);
     }
 
+    // Process isolation: hands start_session to the worker awaiting it; the
+    // client hears success once the worker has reported what it received.
+    void start_in_worker(client& c, std::unique_ptr<session>& s, greetd_ipc::request&& r) {
+        pam::session_request request;
+        request.command = std::move(r.cmd);
+        request.environment = std::move(r.env);
+        if (!s->process->start_session(request)) {
+            end_session(s, nullptr, &c);
+            return respond(c, greetd_ipc::error(false, "the session's worker is gone"));
+        }
+        s->now = session::phase::starting;
+        s->waiter = &c;
+        c.waiting = true;
+    }
+
+    // Process isolation: the worker of an authenticated session ended. After
+    // start_session its report is the record; before, the session failed.
+    void worker_ended(session& s, const pam::status& st) {
+        s.result->from_report(s.process->report());
+        s.tx.reset();
+        s.process = nullptr;
+        if (s.now == session::phase::ready) {
+            s.now = session::phase::failed;
+            s.failure = greetd_ipc::error(false, "the session's worker ended before start_session");
+            s.failure_told = false;
+            return;
+        }
+        if (st.ok() && s.result->started) {
+            emit({{"event", "start_session"},
+                  {"username", s.username},
+                  {"pam_user", s.result->pam_user},
+                  {"cmd", s.result->cmd},
+                  {"env", s.result->env},
+                  {"worker", s.result->worker}});
+            tell_waiter(s, greetd_ipc::success());
+        } else {
+            tell_waiter(s, greetd_ipc::error(
+                               false, std::string("the session did not start: ") + st.message()));
+        }
+        if (std::unique_ptr<session>* slot = slot_of(s)) end_session(*slot, nullptr, nullptr);
+    }
+
+    // The owner of a session.
+    std::unique_ptr<session>* slot_of(const session& s) {
+        if (shared_.get() == &s) return &shared_;
+        for (auto& c : clients_) {
+            if (c->own.get() == &s) return &c->own;
+        }
+        return nullptr;
+    }
+
     // Ends a session: a transaction still running is cancelled and joined
     // later, when it has finished, so the loop never waits for libpam. A
     // connection other than `by` that waited for it hears that it is gone.
@@ -956,8 +1110,10 @@ private:
             } else {
                 ending_.push_back({std::move(s->tx), s->owner_id});
             }
-            // Its outcome is this ending (a finished one was reported already).
-            if (why != nullptr) {
+            // Its outcome is this ending (a finished one was reported already,
+            // as was an authenticated one whose worker awaits start_session).
+            if (why != nullptr &&
+                (s->now == session::phase::running || s->now == session::phase::asking)) {
                 emit({{"event", "session"}, {"username", s->username}, {"outcome", why}});
                 ++served_;
             }

@@ -11,7 +11,8 @@
 //                        conversation call crosses a socketpair to the owner,
 //                        whose end is the same async_channel
 //   worker               what the body may hold in the child: it awaits the
-//                        owner's session_request (greetd's start_session)
+//                        owner's session_request (greetd's start_session) and
+//                        reports what it learnt (a short text) to the owner
 //   worker_exit          how a worker process ended
 //
 // Fork safety, by construction: the owner forks only when it is proven to be
@@ -97,8 +98,8 @@ namespace detail {
 enum class wire_kind : unsigned char {
     call = 'C',       // worker: a conversation call (sequence, messages)
     withdrawn = 'W',  // worker: the call timed out or was cancelled on its side
-    ready = 'R',      // worker: the body awaits a session_request
-    done = 'D',       // worker: the body returned and pam_end ran (status, PAM user)
+    ready = 'R',      // worker: the body awaits a session_request (report)
+    done = 'D',       // worker: the body returned and pam_end ran (status, PAM user, report)
     answer = 'A',     // owner: the replies to a call (sequence, replies)
     cancel = 'X',     // owner: cancel()
     close = 'Z',      // owner: close()
@@ -263,6 +264,9 @@ inline int thread_count() noexcept {
 // the session request's. Lives in the child only; single-threaded.
 class worker_end {
 public:
+    // The most a body's report may hold, in bytes (worker::report).
+    static constexpr std::size_t report_limit = 4096;
+
     worker_end(int sock, std::chrono::milliseconds answer_timeout) noexcept
         : sock_(sock), timeout_(answer_timeout) {}
 
@@ -313,6 +317,7 @@ public:
     std::optional<session_request> await_session() {
         if (!session_ && end_reason() == failure::none) {
             out_.start(wire_kind::ready);
+            out_.put_text(std::string_view(report_, report_size_));
             // LCOV_EXCL_START: the owner died: its death signal races this
             if (!out_.send(sock_)) eof_ = true;
             // LCOV_EXCL_STOP
@@ -334,8 +339,16 @@ public:
         out_.put_u32(static_cast<std::uint32_t>(st.code()));
         out_.put_u8(static_cast<unsigned char>(st.conversation_failure()));
         out_.put_text(pam_user);
+        out_.put_text(std::string_view(report_, report_size_));
         (void)out_.send(sock_);
         out_.clear();
+    }
+
+    bool set_report(std::string_view text) noexcept {
+        if (text.size() > report_limit) return false;
+        if (!text.empty()) std::memcpy(report_, text.data(), text.size());
+        report_size_ = text.size();
+        return true;
     }
 
 private:
@@ -429,6 +442,8 @@ private:
     wire out_;
     wire in_;
     wire_kind in_kind_ = wire_kind::answer;
+    char report_[report_limit] = {};
+    std::size_t report_size_ = 0;
 };
 
 // The conversation handler of a worker's transaction.
@@ -456,6 +471,16 @@ public:
     // deadline passes. Call it after authenticate/acct_mgmt; setcred and
     // open_session then run here, in the process that owns the session.
     std::optional<session_request> await_session() { return end_->await_session(); }
+
+    // The most a report may hold, in bytes.
+    static constexpr std::size_t report_limit = detail::worker_end::report_limit;
+    // What the body learnt that the owner should know (the body's writes to
+    // the owner's memory stay in the worker): a short text of the body's own
+    // format, read with process_transaction::report(). It travels with
+    // await_session()'s notice and with the body's result, each time the
+    // last one set; a worker that dies before either loses it. Not for
+    // secrets. False, and the report unchanged, when longer than report_limit.
+    bool report(std::string_view text) noexcept { return end_->set_report(text); }
 
 private:
     friend class process_transaction;
@@ -690,6 +715,10 @@ public:
         std::lock_guard<std::mutex> lock(mu_);
         return pam_user_;
     }
+    std::string report() const {
+        std::lock_guard<std::mutex> lock(mu_);
+        return report_;
+    }
     // Closes the owner's descriptors (after the worker has been reaped).
     void close_all() noexcept {
         for (int* fd : {&sock_, &timer_, &epoll_}) {
@@ -817,6 +846,7 @@ private:
         case wire_kind::ready:
             ready_ = true;
             news_ = true;
+            take_report_locked();
             return;
         case wire_kind::done: {
             done_code_ = static_cast<int>(in_.get_u32());
@@ -824,12 +854,18 @@ private:
             std::string_view user = in_.get_text();
             pam_user_.clear();
             if (!in_.bad()) pam_user_.append(user.data(), user.size());
+            take_report_locked();
             done_ = true;
             done_at_ = std::chrono::steady_clock::now();
             return;
         }
         default: return;  // LCOV_EXCL_LINE: the worker sends no other kind
         }
+    }
+    void take_report_locked() noexcept {
+        std::string_view text = in_.get_text();
+        report_.clear();
+        if (!in_.bad()) report_.append(text.data(), text.size());
     }
     // When the worker has been silent too long (max: never, or it waits on us).
     std::chrono::steady_clock::time_point silent_since_locked() const noexcept {
@@ -911,6 +947,7 @@ private:
     failure done_failure_ = failure::none;
     int wait_status_ = 0;
     std::string pam_user_;
+    std::string report_;
 };
 
 // In the child, before anything else: die with the owner, default signal
@@ -964,7 +1001,8 @@ inline void prepare_worker(int sock, pid_t owner) noexcept {
 //   the owner has other threads: see the top of this header.
 // - The body runs on a copy of the owner's memory: what it writes there is
 //   the worker's own. Its status comes back (code and failure; the text is
-//   pam_strerror's), and pam_user() gives PAM_USER as the body left it. An
+//   pam_strerror's), pam_user() gives PAM_USER as the body left it, and
+//   report() what a body taking a worker& set with worker::report(). An
 //   exception thrown by the body gives handler_threw and is not rethrown.
 // - channel().fd() is an epoll descriptor; it also turns readable when a
 //   grace period ends, and stays readable, once the worker has ended, until
@@ -1074,6 +1112,9 @@ public:
     pid_t pid() const noexcept { return pid_; }
     // PAM_USER as the body left it, once finished() (empty before, or if unset).
     std::string pam_user() const override { return pid_ > 0 ? link()->pam_user() : std::string(); }
+    // What the body set with worker::report(), as its last notice carried it:
+    // once awaiting_session() or finished() (empty before, or if never set).
+    std::string report() const { return pid_ > 0 ? link()->report() : std::string(); }
 
     // Thread-safe. True once the body waits in worker::await_session() and no
     // request has been sent.

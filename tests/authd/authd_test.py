@@ -236,6 +236,12 @@ def max_sessions(d, authd):
         expect(fourth.is_closed(), "the fourth client is closed, not queued")
         expect(first.answer("secret") == {"type": "success"}, "the first still works")
         outcome(d2, "success")
+        if os.environ.get("HANDOFF_AUTHD_ISOLATION") != "thread":
+            # Its worker awaits start_session: a live process holds its place.
+            expect_error(third.create("alice"), "error", "too many sessions",
+                         "an authenticated session's worker holds its place")
+            expect(first.start(["true"]) == {"type": "success"}, "the first starts")
+            expect(d2.next_event("start_session").get("cmd") == ["true"], "the first's record")
         # A finished transaction holds no place: the third may start now.
         expect(third.log_in("alice", ["secret"]) == {"type": "success"},
                "a free place is given again")
@@ -848,10 +854,8 @@ def expired_password(d, authd):
                    % reply)
             expect(len(prompts) == 4, "the password, then pam_chauthtok's prompts: %r" % prompts)
             event = d2.next_event("session")
-            # A worker process sends back its status and PAM_USER only: the
-            # flag is reported in thread isolation.
-            changed = True if os.environ.get("HANDOFF_AUTHD_ISOLATION") == "thread" else None
-            expect(event.get("outcome") == "success" and event.get("password_changed") is changed,
+            # In both isolations: a worker process reports it to the daemon.
+            expect(event.get("outcome") == "success" and event.get("password_changed") is True,
                    "the session says the password changed: %r" % event)
             c.cancel()
             with open(services.passdb) as f:
@@ -864,6 +868,9 @@ def expired_password(d, authd):
             while reply.get("type") == "auth_message" and answers:
                 reply = c.answer(answers.pop(0))
             expect_error(reply, "auth_error", None, "a failed change fails the login")
+            event = d2.next_event("session")
+            expect(event.get("outcome") == "auth_error" and "password_changed" not in event,
+                   "a failed change is not reported as a change: %r" % event)
             c.cancel()
         finally:
             finish(d2)
@@ -1013,7 +1020,50 @@ def module_hang(d, authd):
     misbehaving_module(authd, "hang")
 
 
+def start_in_worker(d, authd):
+    """Process isolation: the authenticated worker awaits start_session, the
+    request goes to it, and the record is what the worker reports it received
+    (its pid beside), not the daemon's copy. Thread isolation: the daemon's."""
+    process = os.environ.get("HANDOFF_AUTHD_ISOLATION") != "thread"
+    daemon_pid = d.proc.pid
+    c = d.client()
+    expect(c.log_in("alice", ["secret"]) == {"type": "success"}, "logged in")
+    outcome(d, "success")
+    cmd = ["sh", "-c", "exec \"$0\" \"$@\"", "", "caf\u00e9", " spaces "]
+    env = ["A=1", "EMPTY=", "LONG=" + "x" * 1000] + ["V%d=%d" % (i, i) for i in range(50)]
+    expect(c.start(cmd, env) == {"type": "success"}, "start_session")
+    started = d.next_event("start_session")
+    expect(started.get("cmd") == cmd and started.get("env") == env,
+           "the record holds the request unchanged: %r" % started)
+    if process:
+        worker = started.get("worker")
+        expect(isinstance(worker, int) and worker > 0 and worker != daemon_pid,
+               "written from the worker's report (its pid %r, the daemon's %d)"
+               % (worker, daemon_pid))
+        # A request whose record exceeds the report's 4096 bytes: the worker
+        # cannot report it, and the session does not start.
+        expect(c.log_in("alice", ["secret"]) == {"type": "success"}, "logged in again")
+        outcome(d, "success")
+        expect_error(c.start(["sway"], ["BIG=" + "y" * 5000]), "error", "did not start",
+                     "a request too long to record")
+        # The worker gone while it awaits start_session: the session failed.
+        expect(c.log_in("alice", ["secret"]) == {"type": "success"}, "logged in a third time")
+        outcome(d, "success")
+        with open("/proc/%d/task/%d/children" % (daemon_pid, daemon_pid)) as f:
+            workers = [int(p) for p in f.read().split()]
+        expect(len(workers) == 1, "one worker awaits start_session: %r" % workers)
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+        reply = c.start(["sway"])
+        expect_error(reply, "error", None, "start_session after its worker died")
+        c.cancel()
+    else:
+        expect("worker" not in started, "a thread has no worker: %r" % started)
+    settle(d)
+
+
 SCENARIOS = {f.__name__: f for f in [
+    start_in_worker,
     right_password, wrong_password, unknown_user, info_messages, several_messages_in_one_call,
     no_prompt, cancel_mid_prompt, disconnect_mid_prompt, answer_timeout, max_sessions,
     out_of_order, pipelined, bad_input, oversized_frames, torn_frames, protocol_model,

@@ -587,6 +587,50 @@ TEST_CASE("process_transaction: the session request reaches the body after authe
     CHECK_MESSAGE(s.ok(), std::string(s.message()));
 }
 
+TEST_CASE("process_transaction: what the body reports reaches the owner, bounded") {
+    pam::process_transaction tx(
+        "permit", "alice",
+        [](pam::transaction& t, pam::worker& w) {
+            pam::status s = t.authenticate();
+            if (!s) return s;
+            if (!w.report("authenticated")) return pam::status(PAM_SYSTEM_ERR, "report refused");
+            if (!w.await_session()) return pam::status(PAM_ABORT, "no session request");
+            // Over the limit: refused, the last one kept.
+            if (w.report(std::string(pam::worker::report_limit + 1, 'x'))) {
+                return pam::status(PAM_SYSTEM_ERR, "an oversized report was taken");
+            }
+            const std::string longest(pam::worker::report_limit, 'y');
+            if (!w.report(longest)) return pam::status(PAM_SYSTEM_ERR, "the longest refused");
+            return pam::status();
+        },
+        {}, test_services(), quick());
+    CHECK(tx.report().empty());
+    const auto start = std::chrono::steady_clock::now();
+    while (!tx.awaiting_session() && std::chrono::steady_clock::now() - start < patience) {
+        ::pollfd p{tx.channel().fd(), POLLIN, 0};
+        (void)::poll(&p, 1, 100);
+        (void)tx.channel().pending();
+    }
+    REQUIRE(tx.awaiting_session());
+    CHECK(tx.report() == "authenticated");  // with the notice, before the result
+    CHECK(tx.start_session({}));
+    pam::status s = tx.result();
+    CHECK_MESSAGE(s.ok(), std::string(s.message()));
+    CHECK(tx.report() == std::string(pam::worker::report_limit, 'y'));
+}
+
+TEST_CASE("process_transaction: a body that reports nothing leaves report() empty") {
+    pam::process_transaction tx(
+        "permit", "alice", [](pam::transaction& t, pam::worker&) { return t.authenticate(); }, {},
+        test_services(), quick());
+    CHECK(tx.result().ok());
+    CHECK(tx.report().empty());
+    pam::process_transaction plain("permit", "alice", authenticate_then_account, {},
+                                   test_services(), quick());
+    CHECK(plain.result().ok());
+    CHECK(plain.report().empty());
+}
+
 TEST_CASE("process_transaction: a body awaiting its session ends when the owner cancels") {
     pam::process_transaction tx(
         "permit", "alice",
@@ -802,8 +846,8 @@ TEST_CASE("process_transaction: with other threads holding malloc and stdio, for
         pam::status s = tx.result();
         if (s.code() == PAM_SYSTEM_ERR && tx.channel().error() == EDEADLK && tx.pid() == -1 &&
             std::strstr(s.message(), "other threads") != nullptr && tx.finished() &&
-            tx.exit_info().signal == 0 && tx.pam_user().empty() && !tx.awaiting_session() &&
-            !tx.start_session({})) {
+            tx.exit_info().signal == 0 && tx.pam_user().empty() && tx.report().empty() &&
+            !tx.awaiting_session() && !tx.start_session({})) {
             ++refused;
         }
     }
