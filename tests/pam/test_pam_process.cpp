@@ -710,8 +710,11 @@ TEST_CASE("process_transaction: out of descriptors, it says so and starts nothin
     const int first_free = ::dup(0);
     REQUIRE(first_free >= 0);
     ::close(first_free);
-    // Room for nothing (/proc unreadable), one (no socketpair), two (no epoll).
-    for (int room : {0, 1, 2}) {
+    const std::set<int> before = open_fds();
+    // Room for nothing (/proc unreadable), one (no socketpair), two (no
+    // epoll), three (no timer).
+    for (int room : {0, 1, 2, 3}) {
+        CAPTURE(room);
         ::rlimit tight = old;
         tight.rlim_cur = static_cast<::rlim_t>(first_free) + static_cast<::rlim_t>(room);
         REQUIRE(::setrlimit(RLIMIT_NOFILE, &tight) == 0);
@@ -722,8 +725,10 @@ TEST_CASE("process_transaction: out of descriptors, it says so and starts nothin
         CHECK(tx.finished());
         CHECK(tx.channel().error() == EMFILE);
         CHECK_FALSE(tx.channel().valid());
+        CHECK_FALSE(tx.channel().pending());
         CHECK(tx.result().code() == PAM_SYSTEM_ERR);
     }
+    CHECK(open_fds() == before);
     CHECK_FALSE(has_children());
 }
 
@@ -1187,6 +1192,8 @@ TEST_CASE("process_transaction: a binary prompt reaches the owner without its da
         {}, test_services(), quick());
     std::optional<pam::pending_call> call = tx.channel().wait(patience);
     REQUIRE(call);
+    CHECK(tx.exit_info().exit_code == -1);  // still running
+    CHECK(tx.exit_info().signal == 0);
     REQUIRE(call->size() == 1);
     CHECK((*call)[0].kind() == pam::style::binary_prompt);
     CHECK((*call)[0].text().empty());
@@ -1194,4 +1201,86 @@ TEST_CASE("process_transaction: a binary prompt reaches the owner without its da
     CHECK(tx.channel().answer(std::move(*call)));
     pam::status s = tx.result();
     CHECK_MESSAGE(s.ok(), std::string(s.message()));
+}
+
+TEST_CASE("process_transaction: a copy of an earlier call does not answer a later one") {
+    pam::process_transaction tx(
+        "matrix", "alice",
+        [](pam::transaction& t) {
+            (void)t.authenticate();  // the first call: answered wrong
+            return authenticate_then_account(t);
+        },
+        {}, test_services(), quick());
+    std::optional<pam::pending_call> first = tx.channel().wait(patience);
+    REQUIRE(first);
+    std::optional<pam::pending_call> copy = tx.channel().pending();  // the same call, again
+    REQUIRE(copy);
+    first->answer(0, "wrong");
+    REQUIRE(tx.channel().answer(std::move(*first)));
+    std::optional<pam::pending_call> second;
+    const auto start = std::chrono::steady_clock::now();
+    while (!second && !tx.finished() && std::chrono::steady_clock::now() - start < patience) {
+        second = tx.channel().wait(100ms);
+        if (second && second->id() == copy->id()) second.reset();  // not replaced yet
+    }
+    REQUIRE(second);
+    copy->answer(0, "wrong");
+    CHECK_FALSE(tx.channel().answer(std::move(*copy)));  // another call's id
+    CHECK(copy->empty());
+    second->answer(0, "secret");
+    CHECK(tx.channel().answer(std::move(*second)));
+    pam::status s = tx.result();
+    CHECK_MESSAGE(s.ok(), std::string(s.message()));
+}
+
+TEST_CASE("process_transaction: an answer that finds the worker's queue full is not taken") {
+    // A worker gone wrong: it calls, then reads nothing; its queue is full.
+    const std::set<int> before = open_fds();
+    pam::process_transaction tx(
+        "permit", "alice",
+        [](pam::transaction&) -> pam::status {
+            raw_packet('C').u32(1).u32(1).u32(PAM_PROMPT_ECHO_OFF).text("Password: ").send_to(3);
+            for (;;) ::pause();
+        },
+        {}, test_services(), quick(100ms));
+    const int sock = owner_socket(before);
+    REQUIRE(sock >= 0);
+    std::optional<pam::pending_call> call = tx.channel().wait(patience);
+    REQUIRE(call);
+    const raw_packet filler = raw_packet('T').u32(0).u32(0);
+    int sent = 0;
+    while (sent < 100000 && filler.send_to(sock, MSG_DONTWAIT)) ++sent;
+    REQUIRE(errno == EAGAIN);
+    call->answer(0, "secret");
+    CHECK_FALSE(tx.channel().answer(std::move(*call)));
+    CHECK(call->empty());           // wiped all the same
+    CHECK(tx.channel().pending());  // still pending: it may be answered again
+    tx.channel().cancel();
+    pam::status s = tx.result();
+    CHECK(s.code() == PAM_ABORT);
+    CHECK(s.conversation_failure() == pam::failure::cancelled);
+    CHECK(tx.exit_info().signal == SIGKILL);
+}
+
+TEST_CASE("process_transaction: a call whose worker closed its socket cannot be answered") {
+    pam::process_transaction tx(
+        "permit", "alice",
+        [](pam::transaction&) -> pam::status {
+            raw_packet('C').u32(1).u32(1).u32(PAM_PROMPT_ECHO_OFF).text("Password: ").send_to(3);
+            ::close(3);
+            for (;;) ::pause();
+        },
+        {}, test_services(), quick(100ms));
+    std::optional<pam::pending_call> call;
+    const auto start = std::chrono::steady_clock::now();
+    while (!tx.channel().closed() && std::chrono::steady_clock::now() - start < patience) {
+        if (std::optional<pam::pending_call> c = tx.channel().wait(100ms)) call = std::move(c);
+    }
+    REQUIRE(tx.channel().closed());  // end of file read
+    if (!call) call = tx.channel().pending();
+    REQUIRE(call);
+    call->answer(0, "secret");
+    CHECK_FALSE(tx.channel().answer(std::move(*call)));
+    CHECK(tx.result().conversation_failure() == pam::failure::worker_died);
+    CHECK(tx.exit_info().signal == SIGKILL);
 }
