@@ -1109,6 +1109,7 @@ TEST_CASE("process_transaction: signals interrupting the worker's send and poll 
     // The body fills the owner's receive queue, so that its call's send
     // blocks; SIGUSR1 (a handler without SA_RESTART) then interrupts that
     // send, and later the poll for the answer.
+    const std::set<int> before = open_fds();
     pam::process_transaction tx(
         "matrix", "alice",
         [](pam::transaction& t) {
@@ -1119,7 +1120,13 @@ TEST_CASE("process_transaction: signals interrupting the worker's send and poll 
             return authenticate_then_account(t);
         },
         {}, test_services(), quick());
-    std::this_thread::sleep_for(300ms);  // the worker blocks in send
+    const int sock = owner_socket(before);
+    REQUIRE(sock >= 0);
+    // The first filler packet says the handler is in place (before, SIGUSR1
+    // would kill the worker); soon after, the worker blocks in send.
+    ::pollfd p{sock, POLLIN, 0};
+    REQUIRE(::poll(&p, 1, static_cast<int>(patience.count())) == 1);
+    std::this_thread::sleep_for(200ms);
     poke(tx.pid());
     std::optional<pam::pending_call> call = tx.channel().wait(patience);  // drains the queue
     REQUIRE(call);
