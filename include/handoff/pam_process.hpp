@@ -310,7 +310,12 @@ public:
                 continue;
                 // LCOV_EXCL_STOP
             }
-            if (failure ended = end_reason(); ended != failure::none) return refuse_all(out, ended);
+            // A deadline already past may be followed by a later one queued
+            // behind it: the wait above (with no time left) reads that first.
+            failure ended = end_reason();
+            if (ended != failure::none && ended != failure::timed_out) {
+                return refuse_all(out, ended);
+            }
         }
     }
 

@@ -1294,3 +1294,24 @@ TEST_CASE("process_transaction: a call whose worker closed its socket cannot be 
     CHECK(tx.result().conversation_failure() == pam::failure::worker_died);
     CHECK(tx.exit_info().signal == SIGKILL);
 }
+
+TEST_CASE("process_transaction: a deadline extended before the worker read it is in force") {
+    // The worker is busy (a slow module) while the owner sets a short
+    // deadline and extends it; the worker reads both once the first has
+    // passed, and must go by the second.
+    pam::process_transaction tx(
+        "matrix", "alice",
+        [](pam::transaction& t) {
+            std::this_thread::sleep_for(300ms);
+            return authenticate_then_account(t);
+        },
+        {}, test_services(), quick());
+    tx.channel().set_deadline(std::chrono::steady_clock::now() + 50ms);
+    tx.channel().set_deadline(std::chrono::steady_clock::now() + 60s);  // extended
+    std::optional<pam::pending_call> call = tx.channel().wait(patience);
+    REQUIRE(call);
+    call->answer(0, "secret");
+    CHECK(tx.channel().answer(std::move(*call)));
+    pam::status s = tx.result();
+    CHECK_MESSAGE(s.ok(), std::string(s.message()));
+}
