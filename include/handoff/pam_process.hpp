@@ -123,7 +123,8 @@ public:
 
     bool usable() const noexcept { return data_ != nullptr; }
     void clear() noexcept {
-        if (data_ != nullptr && used_ > 0) secure_wipe(data_, used_);
+        // Branch not covered: data_ is null only when malloc failed (out of memory).
+        if (data_ != nullptr && used_ > 0) secure_wipe(data_, used_);  // LCOV_EXCL_BR_LINE
         used_ = size_ = pos_ = 0;
         bad_ = false;
     }
@@ -158,9 +159,12 @@ public:
         clear();
         if (data_ == nullptr) return -1;  // LCOV_EXCL_LINE: no buffer (out of memory)
         ssize_t n = 0;
+        // EINTR cannot happen here, but is retried if it ever does: the worker
+        // receives only after poll said a packet waits, the owner with
+        // MSG_DONTWAIT, so this recv never blocks for a signal to interrupt.
         do {
             n = ::recv(fd, data_, capacity, flags);
-        } while (n < 0 && errno == EINTR);
+        } while (n < 0 && errno == EINTR);  // LCOV_EXCL_BR_LINE: see above
         if (n > 0) used_ = size_ = static_cast<std::size_t>(n);
         return n;
     }
@@ -310,7 +314,12 @@ public:
                 continue;
                 // LCOV_EXCL_STOP
             }
-            if (failure ended = end_reason(); ended != failure::none) return refuse_all(out, ended);
+            // A deadline already past may be followed by a later one queued
+            // behind it: the wait above (with no time left) reads that first.
+            failure ended = end_reason();
+            if (ended != failure::none && ended != failure::timed_out) {
+                return refuse_all(out, ended);
+            }
         }
     }
 
@@ -368,7 +377,8 @@ private:
             int rc = ::poll(&p, 1, poll_wait(until));
             if (rc > 0) return true;
             if (rc == 0) {
-                if (std::chrono::steady_clock::now() >= until) return false;
+                // poll waits at least its timeout, which poll_wait rounds up:
+                if (std::chrono::steady_clock::now() >= until) return false;  // LCOV_EXCL_BR_LINE
                 continue;  // LCOV_EXCL_LINE: poll's millisecond rounding woke us early
             }
             if (errno != EINTR) return false;  // LCOV_EXCL_LINE: poll on one valid descriptor
@@ -574,7 +584,9 @@ public:
         for (std::size_t i = 0; i < call_.size_; ++i) {
             copy->messages_[i].kind_ = call_.messages_[i].kind_;
             copy->size_ = i + 1;
+            // LCOV_EXCL_BR_START: try_append fails only out of memory
             if (copy->messages_[i].text_.try_append(call_.messages_[i].text()) != errc::ok) {
+                // LCOV_EXCL_BR_STOP
                 refuse_call_locked(failure::out_of_memory);  // LCOV_EXCL_LINE: out of memory
                 return std::nullopt;                         // LCOV_EXCL_LINE
             }
@@ -766,11 +778,14 @@ private:
         const auto now = std::chrono::steady_clock::now();
         if (!reaped_ && pid_ > 0) {
             const pid_t w = ::waitpid(pid_, &wait_status_, WNOHANG);
+            // LCOV_EXCL_BR_START: waitpid with WNOHANG and a pid of ours fails
+            // only with ECHILD (it does not block, so no EINTR; no EINVAL)
             if (w < 0 && errno == ECHILD) {
                 // SIGCHLD ignored (or reaped by another): the kernel reaped it.
                 lost_ = true;  // how it ended is unknown: its result says, if it came
             }
             if (w == pid_ || (w < 0 && errno == ECHILD)) {
+                // LCOV_EXCL_BR_STOP
                 // What it sent after the drain above and before it died.
                 drain_locked();
                 reaped_ = true;
@@ -799,7 +814,12 @@ private:
             if (n < 0 && errno == EAGAIN) break;
             // The worker ended with a packet of ours unread: the first read
             // says ECONNRESET (once), and what it sent (its result) is still queued.
+            // LCOV_EXCL_BR_START: a non-blocking recv on a connected AF_UNIX
+            // socket fails with EAGAIN or the socket's pending error, which
+            // the kernel reports once (ECONNRESET, when the worker left a
+            // packet unread): no other errno, no second reset
             if (n < 0 && errno == ECONNRESET && !reset_) {
+                // LCOV_EXCL_BR_STOP
                 reset_ = true;
                 continue;
             }
@@ -822,7 +842,7 @@ private:
             call_.clear();
             seq_ = in_.get_u32();
             std::uint32_t n = in_.get_u32();
-            if (n == 0 || n > PAM_MAX_NUM_MSG) return;  // LCOV_EXCL_LINE: the adapter checked
+            if (n == 0 || n > PAM_MAX_NUM_MSG) return;  // not a call: a worker gone wrong
             for (std::uint32_t i = 0; i < n; ++i) {
                 call_.messages_[i].kind_ = static_cast<style>(in_.get_u32());
                 call_.messages_[i].text_.clear();
@@ -833,6 +853,10 @@ private:
                 }
                 // LCOV_EXCL_STOP
                 call_.size_ = i + 1;
+            }
+            if (in_.bad()) {  // truncated: not a call either
+                call_.clear();
+                return;
             }
             call_.id_ = next_call_id();
             give_up_ = deadline_after(std::chrono::steady_clock::now(), timeout_);
@@ -849,12 +873,15 @@ private:
             take_report_locked();
             return;
         case wire_kind::done: {
-            done_code_ = static_cast<int>(in_.get_u32());
-            done_failure_ = static_cast<failure>(in_.get_u8());
-            std::string_view user = in_.get_text();
-            pam_user_.clear();
-            if (!in_.bad()) pam_user_.append(user.data(), user.size());
-            take_report_locked();
+            const auto code = static_cast<int>(in_.get_u32());
+            const auto why = static_cast<failure>(in_.get_u8());
+            const std::string_view user = in_.get_text();
+            const std::string_view report = in_.get_text();
+            if (in_.bad()) return;  // truncated: no result (the worker ends without one)
+            done_code_ = code;
+            done_failure_ = why;
+            pam_user_.assign(user.data(), user.size());
+            report_.assign(report.data(), report.size());
             done_ = true;
             done_at_ = std::chrono::steady_clock::now();
             return;
@@ -980,7 +1007,8 @@ inline void prepare_worker(int sock, pid_t owner) noexcept {
         // LCOV_EXCL_STOP
     }
 #if defined(SYS_close_range)
-    if (::syscall(SYS_close_range, 4U, ~0U, 0U) == 0) return;
+    // Fails only before Linux 5.9 (ENOSYS): the loop below then does its work.
+    if (::syscall(SYS_close_range, 4U, ~0U, 0U) == 0) return;  // LCOV_EXCL_BR_LINE
 #endif
     // LCOV_EXCL_START: kernels before 5.9
     long max = ::sysconf(_SC_OPEN_MAX);
@@ -1025,8 +1053,10 @@ public:
     process_transaction(std::string_view service, std::string_view user, Body body,
                         const async_options& options = {}, const start_options& start = {},
                         const process_options& process = {})
+        // LCOV_EXCL_BR_START: core_ is null only when new failed (out of memory)
         : core_(new (std::nothrow) detail::process_link(options, process)),
           channel_(core_, core_ ? 0 : ENOMEM) {
+        // LCOV_EXCL_BR_STOP
         static_assert(std::is_invocable_r_v<status, Body&, transaction&> ||
                           std::is_invocable_r_v<status, Body&, transaction&, worker&>,
                       "the body is status(pam::transaction&) or status(pam::transaction&, "
@@ -1078,7 +1108,8 @@ public:
     // the grace period is killed; then reaped. Never waits longer than that.
     // In the worker (a body destroying its own transaction): std::abort.
     ~process_transaction() override {
-        if (owner_ > 0 && ::getpid() != owner_) {
+        // True only in a worker, which then aborts and writes no counters.
+        if (owner_ > 0 && ::getpid() != owner_) {  // LCOV_EXCL_BR_LINE
             // LCOV_EXCL_START: in a worker that aborts, whose counters are never written
             static const char why[] =
                 "handoff: a process_transaction was destroyed from inside its own body\n";
@@ -1087,7 +1118,7 @@ public:
             // LCOV_EXCL_STOP
         }
         if (pid_ > 0) link()->wait_reaped(true);
-        if (core_) link()->close_all();
+        if (core_) link()->close_all();  // LCOV_EXCL_BR_LINE: null only out of memory
     }
 
     // Thread-safe. The owner's end, as async_transaction's.
@@ -1134,7 +1165,7 @@ private:
     void fail(int code, int error, const char* text) noexcept {
         failed_ = status(code, text);
         channel_.error_ = error;
-        if (core_) link()->refuse(error);
+        if (core_) link()->refuse(error);  // LCOV_EXCL_BR_LINE: null only out of memory
     }
 
     template <class Body>
@@ -1154,7 +1185,8 @@ private:
             }  // pam_end
             end.send_done(st, pam_user);
         }
-        if (process.before_exit != nullptr) process.before_exit();
+        // Without before_exit a worker writes no counters: that branch is never recorded.
+        if (process.before_exit != nullptr) process.before_exit();  // LCOV_EXCL_BR_LINE
         ::_exit(0);  // LCOV_EXCL_LINE: after before_exit, which wrote the counters
     }
     template <class Body>

@@ -699,6 +699,9 @@ TEST_CASE("process_transaction: an owner ignoring SIGCHLD still sees its worker 
             test_services(), quick());
         CHECK(run_out(crash) < patience);
         CHECK(crash.result().conversation_failure() == pam::failure::worker_died);
+        // Reaped by the kernel: how it ended is unknown.
+        CHECK(crash.exit_info().exit_code == -1);
+        CHECK(crash.exit_info().signal == 0);
     }
     ::sigaction(SIGCHLD, &old, nullptr);
 }
@@ -751,8 +754,11 @@ TEST_CASE("process_transaction: out of descriptors, it says so and starts nothin
     const int first_free = ::dup(0);
     REQUIRE(first_free >= 0);
     ::close(first_free);
-    // Room for nothing (/proc unreadable), one (no socketpair), two (no epoll).
-    for (int room : {0, 1, 2}) {
+    const std::set<int> before = open_fds();
+    // Room for nothing (/proc unreadable), one (no socketpair), two (no
+    // epoll), three (no timer).
+    for (int room : {0, 1, 2, 3}) {
+        CAPTURE(room);
         ::rlimit tight = old;
         tight.rlim_cur = static_cast<::rlim_t>(first_free) + static_cast<::rlim_t>(room);
         REQUIRE(::setrlimit(RLIMIT_NOFILE, &tight) == 0);
@@ -763,8 +769,10 @@ TEST_CASE("process_transaction: out of descriptors, it says so and starts nothin
         CHECK(tx.finished());
         CHECK(tx.channel().error() == EMFILE);
         CHECK_FALSE(tx.channel().valid());
+        CHECK_FALSE(tx.channel().pending());
         CHECK(tx.result().code() == PAM_SYSTEM_ERR);
     }
+    CHECK(open_fds() == before);
     CHECK_FALSE(has_children());
 }
 
@@ -856,4 +864,498 @@ TEST_CASE("process_transaction: with other threads holding malloc and stdio, for
     (void)std::fclose(sink);
     CHECK(refused == tries);
     CHECK_FALSE(has_children());
+}
+
+// ---------------------------------------------------------------------------
+// The edges: hostile packets on either end of the socket, signals that
+// interrupt the worker's blocking calls, and the channel's limits.
+// ---------------------------------------------------------------------------
+
+namespace {
+
+// One packet of the wire format (pam_process.hpp, detail::wire): a kind byte,
+// then native u8/u32 fields and texts (u32 length, bytes), built by hand so a
+// test can send what the header never would.
+class raw_packet {
+public:
+    explicit raw_packet(char kind) : bytes_(1, kind) {}
+    raw_packet& u8(unsigned char v) {
+        bytes_.push_back(static_cast<char>(v));
+        return *this;
+    }
+    raw_packet& u32(std::uint32_t v) {
+        char b[sizeof v];
+        std::memcpy(b, &v, sizeof v);
+        bytes_.append(b, sizeof b);
+        return *this;
+    }
+    raw_packet& text(std::string_view t) {
+        u32(static_cast<std::uint32_t>(t.size()));
+        bytes_.append(t.data(), t.size());
+        return *this;
+    }
+    bool send_to(int fd, int flags = 0) const {
+        return ::send(fd, bytes_.data(), bytes_.size(), flags | MSG_NOSIGNAL) ==
+               static_cast<ssize_t>(bytes_.size());
+    }
+
+private:
+    std::string bytes_;
+};
+
+// The owner's end of a worker's socket: the one socket among the descriptors
+// opened since `before`.
+int owner_socket(const std::set<int>& before) {
+    for (int fd : open_fds()) {
+        struct stat st {};
+        if (before.count(fd) == 0 && ::fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) return fd;
+    }
+    return -1;
+}
+
+// Waits (polling the descriptor) until the body awaits its session.
+bool await_ready(pam::process_transaction& tx) {
+    const auto start = std::chrono::steady_clock::now();
+    while (!tx.awaiting_session() && !tx.finished() &&
+           std::chrono::steady_clock::now() - start < patience) {
+        ::pollfd p{tx.channel().fd(), POLLIN, 0};
+        (void)::poll(&p, 1, 100);
+        (void)tx.channel().pending();
+    }
+    return tx.awaiting_session();
+}
+
+// A handler that does nothing: its point is the interruption.
+void interrupted(int) {}
+
+// In the worker: SIGUSR1 interrupts blocking calls (no SA_RESTART).
+void interrupt_on_sigusr1() {
+    struct sigaction sa {};
+    sa.sa_handler = &interrupted;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    ::sigaction(SIGUSR1, &sa, nullptr);
+}
+
+// Sends the worker SIGUSR1 a few times, some milliseconds apart.
+void poke(pid_t worker) {
+    for (int i = 0; i < 3; ++i) {
+        ::kill(worker, SIGUSR1);
+        std::this_thread::sleep_for(30ms);
+    }
+}
+
+}  // namespace
+
+TEST_CASE(
+    "process_transaction: a lifted deadline, and waits without a limit or past INT32_MAX ms") {
+    pam::process_transaction tx("matrix", "alice", authenticate_then_account, {}, test_services(),
+                                quick());
+    std::optional<pam::pending_call> call = tx.channel().wait(std::chrono::hours(1000));
+    REQUIRE(call);
+    // Set and lifted while the worker waits (set before its call, a deadline
+    // already past when the worker reads it would end the call before the
+    // worker reads the lift queued behind it).
+    tx.channel().set_deadline(std::chrono::steady_clock::now() + 500ms);
+    tx.channel().set_deadline(std::chrono::steady_clock::time_point::max());  // lifted
+    std::this_thread::sleep_for(700ms);  // past the first deadline: it no longer counts
+    call->answer(0, "secret");
+    CHECK(tx.channel().answer(std::move(*call)));
+    CHECK_FALSE(tx.channel().wait());  // no limit: returns once the worker's end closed it
+    CHECK(tx.channel().closed());
+    CHECK(tx.result().ok());
+}
+
+TEST_CASE("process_transaction: after close(), wait() and start_session() refuse at once") {
+    pam::process_transaction tx("matrix", "alice", authenticate_then_account, {}, test_services(),
+                                quick());
+    std::optional<pam::pending_call> call = tx.channel().wait(patience);
+    REQUIRE(call);
+    tx.channel().close();
+    const auto start = std::chrono::steady_clock::now();
+    CHECK_FALSE(tx.channel().wait(patience));
+    CHECK(std::chrono::steady_clock::now() - start < 5s);
+    CHECK_FALSE(tx.start_session({}));
+    call->answer(0, "secret");
+    CHECK_FALSE(tx.channel().answer(std::move(*call)));
+    CHECK(tx.result().conversation_failure() == pam::failure::input_closed);
+}
+
+TEST_CASE("process_transaction: malformed packets from the worker are not calls") {
+    // The body sends packets the header never would, then waits for the
+    // owner's word (a deadline packet) before its real conversation.
+    pam::process_transaction tx(
+        "matrix", "alice",
+        [](pam::transaction& t) {
+            raw_packet('Q').send_to(3);                                // no such kind
+            raw_packet('W').u32(0xFFFFFFFFU).send_to(3);               // withdraws no call
+            raw_packet('C').u32(7).u32(0).send_to(3);                  // a call of no message
+            raw_packet('C').u32(8).u32(33).send_to(3);                 // over PAM_MAX_NUM_MSG
+            raw_packet('C').u32(9).u32(1).u32(2).u32(100).send_to(3);  // text cut short
+            char word[64];
+            if (::recv(3, word, sizeof word, 0) <= 0) return pam::status(PAM_ABORT, "no word");
+            return authenticate_then_account(t);
+        },
+        {}, test_services(), quick());
+    CHECK_FALSE(tx.channel().wait(1s));  // none of them is a call
+    tx.channel().set_deadline(std::chrono::steady_clock::time_point::max());  // the word
+    std::optional<pam::pending_call> call = tx.channel().wait(patience);
+    REQUIRE(call);
+    REQUIRE(call->size() == 1);
+    CHECK((*call)[0].kind() == pam::style::prompt_echo_off);
+    call->answer(0, "secret");
+    CHECK(tx.channel().answer(std::move(*call)));
+    CHECK(tx.result().ok());
+}
+
+TEST_CASE("process_transaction: a truncated result from the worker is no result") {
+    pam::process_transaction tx(
+        "permit", "alice",
+        [](pam::transaction&) -> pam::status {
+            raw_packet('D').u8(0).send_to(3);  // code cut short
+            flush_coverage();
+            ::_exit(0);
+        },
+        {}, test_services(), quick());
+    pam::status s = tx.result();
+    CHECK(s.code() == PAM_SYSTEM_ERR);
+    CHECK(s.conversation_failure() == pam::failure::worker_died);
+    CHECK(tx.exit_info().exit_code == 0);
+    CHECK(tx.pam_user().empty());
+}
+
+TEST_CASE("process_transaction: a result whose user is cut short is no result either") {
+    pam::process_transaction tx(
+        "permit", "alice",
+        [](pam::transaction&) -> pam::status {
+            raw_packet('D').u32(PAM_SUCCESS).u8(0).u32(50).send_to(3);
+            flush_coverage();
+            ::_exit(0);
+        },
+        {}, test_services(), quick());
+    CHECK(tx.result().conversation_failure() == pam::failure::worker_died);
+}
+
+TEST_CASE(
+    "process_transaction: stale answers and malformed session requests from the owner's end") {
+    const std::set<int> before = open_fds();
+    pam::process_transaction tx(
+        "matrix", "alice",
+        [](pam::transaction& t, pam::worker& w) {
+            pam::status s = authenticate_then_account(t);
+            if (!s) return s;
+            std::optional<pam::session_request> r = w.await_session();
+            if (!r) return pam::status(PAM_ABORT, "no session request");
+            if (r->command != std::vector<std::string>{"sh"} ||
+                r->environment != std::vector<std::string>{"LANG=C"}) {
+                return pam::status(PAM_SYSTEM_ERR, "a malformed request was taken");
+            }
+            return pam::status();
+        },
+        {}, test_services(), quick());
+    const int sock = owner_socket(before);
+    REQUIRE(sock >= 0);
+    std::optional<pam::pending_call> call = tx.channel().wait(patience);
+    REQUIRE(call);
+    // Answers to no call the worker made (another sequence, another size),
+    // with a wrong password: taken, they would fail the authentication.
+    CHECK(raw_packet('A').u32(999).u32(1).u8(1).u8(0).text("wrong").send_to(sock));
+    CHECK(raw_packet('A').u32(1).u32(2).u8(1).u8(0).text("wrong").u8(1).u8(0).text("x").send_to(
+        sock));
+    call->answer(0, "secret");
+    REQUIRE(tx.channel().answer(std::move(*call)));
+    REQUIRE(await_ready(tx));
+    CHECK(raw_packet('S').u32(5).send_to(sock));                    // no command text
+    CHECK(raw_packet('S').u32(1).text("sh").u32(4).send_to(sock));  // no environment text
+    pam::session_request r;
+    r.command = {"sh"};
+    r.environment = {"LANG=C"};
+    CHECK(tx.start_session(r));
+    pam::status s = tx.result();
+    CHECK_MESSAGE(s.ok(), std::string(s.message()));
+}
+
+TEST_CASE("process_transaction: a session request sent before the body awaits it is kept") {
+    pam::process_transaction tx(
+        "matrix", "alice",
+        [](pam::transaction& t, pam::worker& w) {
+            pam::status s = authenticate_then_account(t);
+            if (!s) return s;
+            std::optional<pam::session_request> r = w.await_session();
+            if (!r || r->command != std::vector<std::string>{"early"}) {
+                return pam::status(PAM_ABORT, "the early request was lost");
+            }
+            return pam::status();
+        },
+        {}, test_services(), quick());
+    std::optional<pam::pending_call> call = tx.channel().wait(patience);
+    REQUIRE(call);
+    pam::session_request r;
+    r.command = {"early"};
+    CHECK(tx.start_session(r));  // while the worker waits for its answer
+    call->answer(0, "secret");
+    CHECK(tx.channel().answer(std::move(*call)));
+    pam::status s = tx.result();
+    CHECK_MESSAGE(s.ok(), std::string(s.message()));
+}
+
+TEST_CASE("process_transaction: a body that awaits its session after a cancel does not wait") {
+    pam::process_transaction tx(
+        "matrix", "alice",
+        [](pam::transaction& t, pam::worker& w) {
+            (void)t.authenticate();  // cancelled mid-prompt
+            return w.await_session() ? pam::status() : pam::status(PAM_ABORT, "none");
+        },
+        {}, test_services(), quick());
+    REQUIRE(tx.channel().wait(patience));
+    tx.channel().cancel();
+    CHECK(tx.result().code() == PAM_ABORT);
+    CHECK_FALSE(tx.awaiting_session());  // it never said it was waiting
+    CHECK(tx.exit_info().exit_code == 0);
+}
+
+TEST_CASE("process_transaction: after the deadline, a later call in the worker fails at once") {
+    pam::process_transaction tx(
+        "matrix", "alice",
+        [](pam::transaction& t) {
+            (void)t.authenticate();   // timed out mid-prompt
+            return t.authenticate();  // refused before it is sent
+        },
+        {}, test_services(), quick());
+    REQUIRE(tx.channel().wait(patience));
+    tx.channel().set_deadline(std::chrono::steady_clock::now() + 30ms);
+    const auto start = std::chrono::steady_clock::now();
+    pam::status s = tx.result();
+    CHECK(std::chrono::steady_clock::now() - start < 5s);
+    CHECK(s.conversation_failure() == pam::failure::timed_out);
+    CHECK(tx.exit_info().exit_code == 0);  // it ended on its own
+}
+
+TEST_CASE("process_transaction: the owner's end shut down: the worker's calls fail, no result") {
+    const std::set<int> before = open_fds();
+    pam::process_transaction tx(
+        "matrix", "alice",
+        [](pam::transaction& t) {
+            (void)t.authenticate();   // end of file mid-prompt
+            return t.authenticate();  // refused before it is sent
+        },
+        {}, test_services(), quick());
+    const int sock = owner_socket(before);
+    REQUIRE(sock >= 0);
+    REQUIRE(tx.channel().wait(patience));
+    REQUIRE(::shutdown(sock, SHUT_RDWR) == 0);
+    pam::status s = tx.result();
+    CHECK(s.conversation_failure() == pam::failure::worker_died);  // its result could not come
+    CHECK(tx.exit_info().exit_code == 0);
+}
+
+TEST_CASE("process_transaction: signals interrupting the worker's send and poll are retried") {
+    // The body fills the owner's receive queue, so that its call's send
+    // blocks; SIGUSR1 (a handler without SA_RESTART) then interrupts that
+    // send, and later the poll for the answer.
+    const std::set<int> before = open_fds();
+    pam::process_transaction tx(
+        "matrix", "alice",
+        [](pam::transaction& t) {
+            interrupt_on_sigusr1();
+            const raw_packet filler = raw_packet('W').u32(0xFFFFFFFFU);
+            int sent = 0;
+            while (sent < 100000 && filler.send_to(3, MSG_DONTWAIT)) ++sent;
+            return authenticate_then_account(t);
+        },
+        {}, test_services(), quick());
+    const int sock = owner_socket(before);
+    REQUIRE(sock >= 0);
+    // The first filler packet says the handler is in place (before, SIGUSR1
+    // would kill the worker); soon after, the worker blocks in send.
+    ::pollfd p{sock, POLLIN, 0};
+    REQUIRE(::poll(&p, 1, static_cast<int>(patience.count())) == 1);
+    std::this_thread::sleep_for(200ms);
+    poke(tx.pid());
+    std::optional<pam::pending_call> call = tx.channel().wait(patience);  // drains the queue
+    REQUIRE(call);
+    poke(tx.pid());  // the worker polls for its answer
+    call->answer(0, "secret");
+    CHECK(tx.channel().answer(std::move(*call)));
+    pam::status s = tx.result();
+    CHECK_MESSAGE(s.ok(), std::string(s.message()));
+    CHECK(tx.exit_info().signal == 0);
+}
+
+TEST_CASE("process_transaction: the owner's SA_SIGINFO handler is not the worker's") {
+    struct sigaction own {
+    }, old{};
+    own.sa_sigaction = [](int, siginfo_t*, void*) {};
+    own.sa_flags = SA_SIGINFO;
+    sigemptyset(&own.sa_mask);
+    REQUIRE(::sigaction(SIGUSR2, &own, &old) == 0);
+    pam::status s;
+    {
+        pam::process_transaction tx(
+            "permit", "alice",
+            [](pam::transaction& t) {
+                struct sigaction now {};
+                if (::sigaction(SIGUSR2, nullptr, &now) != 0 || (now.sa_flags & SA_SIGINFO) != 0 ||
+                    now.sa_handler != SIG_DFL) {
+                    return pam::status(PAM_SYSTEM_ERR, "the owner's handler in the worker");
+                }
+                return t.authenticate();
+            },
+            {}, test_services(), quick());
+        s = tx.result();
+    }
+    ::sigaction(SIGUSR2, &old, nullptr);
+    CHECK_MESSAGE(s.ok(), std::string(s.message()));
+}
+
+TEST_CASE("process_transaction: the silence limit does not run while the body awaits its session") {
+    pam::process_options o = quick();
+    o.silence_limit = 1500ms;  // room for pam_start under valgrind
+    pam::process_transaction tx(
+        "permit", "alice",
+        [](pam::transaction& t, pam::worker& w) {
+            pam::status s = t.authenticate();
+            if (!s) return s;
+            return w.await_session() ? t.open_session() : pam::status(PAM_ABORT, "none");
+        },
+        {}, test_services(), o);
+    REQUIRE(await_ready(tx));
+    std::this_thread::sleep_for(2s);  // the owner is slow: not the worker's silence
+    CHECK_FALSE(tx.finished());
+    CHECK(tx.start_session({}));
+    pam::status s = tx.result();
+    CHECK_MESSAGE(s.ok(), std::string(s.message()));
+}
+
+TEST_CASE("process_transaction: a binary prompt reaches the owner without its data") {
+    pam::process_transaction tx(
+        "permit", "alice",
+        [](pam::transaction& t) {
+            const void* item = nullptr;
+            if (::pam_get_item(t.native_handle(), PAM_CONV, &item) != PAM_SUCCESS) {
+                return pam::status(PAM_SYSTEM_ERR, "no conversation");
+            }
+            const auto* conv = static_cast<const ::pam_conv*>(item);
+            ::pam_message m{PAM_BINARY_PROMPT, "\x01\x02"};
+            const ::pam_message* msgs[1] = {&m};
+            ::pam_response* resp = nullptr;
+            const int rc = conv->conv(1, msgs, &resp, conv->appdata_ptr);
+            return rc == PAM_CONV_ERR && resp == nullptr ? pam::status()
+                                                         : pam::status(PAM_SYSTEM_ERR, "taken");
+        },
+        {}, test_services(), quick());
+    std::optional<pam::pending_call> call = tx.channel().wait(patience);
+    REQUIRE(call);
+    CHECK(tx.exit_info().exit_code == -1);  // still running
+    CHECK(tx.exit_info().signal == 0);
+    REQUIRE(call->size() == 1);
+    CHECK((*call)[0].kind() == pam::style::binary_prompt);
+    CHECK((*call)[0].text().empty());
+    call->refuse(pam::failure::refused);
+    CHECK(tx.channel().answer(std::move(*call)));
+    pam::status s = tx.result();
+    CHECK_MESSAGE(s.ok(), std::string(s.message()));
+}
+
+TEST_CASE("process_transaction: a copy of an earlier call does not answer a later one") {
+    pam::process_transaction tx(
+        "matrix", "alice",
+        [](pam::transaction& t) {
+            (void)t.authenticate();  // the first call: answered wrong
+            return authenticate_then_account(t);
+        },
+        {}, test_services(), quick());
+    std::optional<pam::pending_call> first = tx.channel().wait(patience);
+    REQUIRE(first);
+    std::optional<pam::pending_call> copy = tx.channel().pending();  // the same call, again
+    REQUIRE(copy);
+    first->answer(0, "wrong");
+    REQUIRE(tx.channel().answer(std::move(*first)));
+    std::optional<pam::pending_call> second;
+    const auto start = std::chrono::steady_clock::now();
+    while (!second && !tx.finished() && std::chrono::steady_clock::now() - start < patience) {
+        second = tx.channel().wait(100ms);
+        if (second && second->id() == copy->id()) second.reset();  // not replaced yet
+    }
+    REQUIRE(second);
+    copy->answer(0, "wrong");
+    CHECK_FALSE(tx.channel().answer(std::move(*copy)));  // another call's id
+    CHECK(copy->empty());
+    second->answer(0, "secret");
+    CHECK(tx.channel().answer(std::move(*second)));
+    pam::status s = tx.result();
+    CHECK_MESSAGE(s.ok(), std::string(s.message()));
+}
+
+TEST_CASE("process_transaction: an answer that finds the worker's queue full is not taken") {
+    // A worker gone wrong: it calls, then reads nothing; its queue is full.
+    const std::set<int> before = open_fds();
+    pam::process_transaction tx(
+        "permit", "alice",
+        [](pam::transaction&) -> pam::status {
+            raw_packet('C').u32(1).u32(1).u32(PAM_PROMPT_ECHO_OFF).text("Password: ").send_to(3);
+            for (;;) ::pause();
+        },
+        {}, test_services(), quick(100ms));
+    const int sock = owner_socket(before);
+    REQUIRE(sock >= 0);
+    std::optional<pam::pending_call> call = tx.channel().wait(patience);
+    REQUIRE(call);
+    const raw_packet filler = raw_packet('T').u32(0).u32(0);
+    int sent = 0;
+    while (sent < 100000 && filler.send_to(sock, MSG_DONTWAIT)) ++sent;
+    REQUIRE(errno == EAGAIN);
+    call->answer(0, "secret");
+    CHECK_FALSE(tx.channel().answer(std::move(*call)));
+    CHECK(call->empty());           // wiped all the same
+    CHECK(tx.channel().pending());  // still pending: it may be answered again
+    tx.channel().cancel();
+    pam::status s = tx.result();
+    CHECK(s.code() == PAM_ABORT);
+    CHECK(s.conversation_failure() == pam::failure::cancelled);
+    CHECK(tx.exit_info().signal == SIGKILL);
+}
+
+TEST_CASE("process_transaction: a call whose worker closed its socket cannot be answered") {
+    pam::process_transaction tx(
+        "permit", "alice",
+        [](pam::transaction&) -> pam::status {
+            raw_packet('C').u32(1).u32(1).u32(PAM_PROMPT_ECHO_OFF).text("Password: ").send_to(3);
+            ::close(3);
+            for (;;) ::pause();
+        },
+        {}, test_services(), quick(100ms));
+    std::optional<pam::pending_call> call;
+    const auto start = std::chrono::steady_clock::now();
+    while (!tx.channel().closed() && std::chrono::steady_clock::now() - start < patience) {
+        if (std::optional<pam::pending_call> c = tx.channel().wait(100ms)) call = std::move(c);
+    }
+    REQUIRE(tx.channel().closed());  // end of file read
+    if (!call) call = tx.channel().pending();
+    REQUIRE(call);
+    call->answer(0, "secret");
+    CHECK_FALSE(tx.channel().answer(std::move(*call)));
+    CHECK(tx.result().conversation_failure() == pam::failure::worker_died);
+    CHECK(tx.exit_info().signal == SIGKILL);
+}
+
+TEST_CASE("process_transaction: a deadline extended before the worker read it is in force") {
+    // The worker is busy (a slow module) while the owner sets a short
+    // deadline and extends it; the worker reads both once the first has
+    // passed, and must go by the second.
+    pam::process_transaction tx(
+        "matrix", "alice",
+        [](pam::transaction& t) {
+            std::this_thread::sleep_for(300ms);
+            return authenticate_then_account(t);
+        },
+        {}, test_services(), quick());
+    tx.channel().set_deadline(std::chrono::steady_clock::now() + 50ms);
+    tx.channel().set_deadline(std::chrono::steady_clock::now() + 60s);  // extended
+    std::optional<pam::pending_call> call = tx.channel().wait(patience);
+    REQUIRE(call);
+    call->answer(0, "secret");
+    CHECK(tx.channel().answer(std::move(*call)));
+    pam::status s = tx.result();
+    CHECK_MESSAGE(s.ok(), std::string(s.message()));
 }
